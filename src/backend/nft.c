@@ -1,1 +1,982 @@
-/* placeholder */
+/* The nftables backend: renders the ruleset as libnftnl objects and sends
+ * them in one netlink batch (one transaction) per sync.
+ *
+ * Full sync: add table, delete table, add table, then every map, chain,
+ * element and rule: the kernel swaps the old table for the new one
+ * atomically. Incremental sync: a diff against the last committed ruleset;
+ * only new, changed and stale chains and map elements are sent.
+ *
+ * Errors: the kernel reports each failing message by sequence number; we
+ * keep, for each message of the batch, what it was about, and log the
+ * object that caused the error. The kernel aborts the whole transaction on
+ * any error, so a failed sync never leaves a half-programmed table. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <libmnl/libmnl.h>
+#include <libnftnl/common.h>
+#include <libnftnl/table.h>
+#include <libnftnl/chain.h>
+#include <libnftnl/rule.h>
+#include <libnftnl/expr.h>
+#include <libnftnl/set.h>
+#include "backend/backend.h"
+#include "log.h"
+
+/* nft's datatype ids (nftables src/datatype.h), combined for concatenations
+ * as (a << 6 | b): they make `nft list` print our maps' key types. */
+#define TYPE_IPADDR		7
+#define TYPE_IP6ADDR		8
+#define TYPE_INET_PROTOCOL	12
+#define TYPE_INET_SERVICE	13
+#define TYPE_BITS		6
+
+#define NAT_RANGE_PROTO_SPECIFIED	0x02	/* linux/netfilter/nf_nat.h */
+#define NAT_RANGE_PROTO_RANDOM_FULLY	0x10
+#define CT_STATE_NEW_BIT		0x08	/* NF_CT_STATE_BIT(IP_CT_NEW) */
+#define RTN_LOCAL_TYPE			2	/* RTN_LOCAL, linux/rtnetlink.h */
+#define ICMP_PORT_UNREACH_CODE		3
+#define ICMPV6_PORT_UNREACH_CODE	4
+
+/* Elements per NEWSETELEM message: keeps the nested element list well under
+ * the 64 KiB netlink attribute limit with 256-byte chain names. */
+#define ELEMS_PER_MSG	128
+
+enum msg_op {
+	OP_BATCH, OP_NEWTABLE, OP_DELTABLE, OP_NEWCHAIN, OP_FLUSHCHAIN, OP_DELCHAIN,
+	OP_NEWSET, OP_NEWRULE, OP_NEWELEM, OP_DELELEM,
+};
+
+static const char *const op_names[] = {
+	[OP_BATCH] = "batch", [OP_NEWTABLE] = "add table", [OP_DELTABLE] = "delete table",
+	[OP_NEWCHAIN] = "add chain", [OP_FLUSHCHAIN] = "flush chain",
+	[OP_DELCHAIN] = "delete chain", [OP_NEWSET] = "add map", [OP_NEWRULE] = "add rule to chain",
+	[OP_NEWELEM] = "add elements to map", [OP_DELELEM] = "delete elements from map",
+};
+
+/* What one message of the batch was about, to map a kernel error back. */
+struct msg_info {
+	enum msg_op op;
+	const char *name;	/* points into a ruleset alive during the sync */
+};
+
+struct batch {
+	char *buf;
+	size_t len, cap;
+	uint32_t seq0, seq;
+	struct msg_info *info;
+	size_t n_info, cap_info;
+	int family;
+	const char *table;
+	int err;		/* -ENOMEM once anything failed to build */
+};
+
+struct nft_priv {
+	struct mnl_socket *nl;
+	uint32_t portid;
+	uint32_t seq;
+	struct ruleset committed;
+	bool have_committed;
+};
+
+/* ---- batch buffer ---- */
+
+static char *batch_reserve(struct batch *bt, size_t need)
+{
+	if (bt->len + need > bt->cap) {
+		size_t cap = bt->cap ? bt->cap : 65536;
+		char *b;
+
+		while (cap < bt->len + need)
+			cap *= 2;
+		b = realloc(bt->buf, cap);
+		if (!b) {
+			bt->err = -ENOMEM;
+			return NULL;
+		}
+		memset(b + bt->cap, 0, cap - bt->cap);
+		bt->buf = b;
+		bt->cap = cap;
+	}
+	return bt->buf + bt->len;
+}
+
+static int batch_note(struct batch *bt, enum msg_op op, const char *name)
+{
+	if (bt->n_info == bt->cap_info) {
+		size_t cap = bt->cap_info ? bt->cap_info * 2 : 256;
+		struct msg_info *v = realloc(bt->info, cap * sizeof(*v));
+
+		if (!v) {
+			bt->err = -ENOMEM;
+			return -ENOMEM;
+		}
+		bt->info = v;
+		bt->cap_info = cap;
+	}
+	bt->info[bt->n_info].op = op;
+	bt->info[bt->n_info].name = name;
+	bt->n_info++;
+	return 0;
+}
+
+/* Start a message of @type in the batch; returns its header or NULL. */
+static struct nlmsghdr *msg_start(struct batch *bt, uint16_t type, uint16_t flags,
+				  size_t room, enum msg_op op, const char *name)
+{
+	char *p = batch_reserve(bt, room);
+
+	if (!p || batch_note(bt, op, name) < 0)
+		return NULL;
+	return nftnl_nlmsg_build_hdr(p, type, bt->family, flags, bt->seq++);
+}
+
+static void msg_end(struct batch *bt, struct nlmsghdr *nlh)
+{
+	bt->len += NLMSG_ALIGN(nlh->nlmsg_len);
+}
+
+static void batch_begin(struct batch *bt)
+{
+	char *p = batch_reserve(bt, 64);
+
+	if (!p || batch_note(bt, OP_BATCH, NULL) < 0)
+		return;
+	bt->len += NLMSG_ALIGN(nftnl_batch_begin(p, bt->seq++)->nlmsg_len);
+}
+
+static void batch_end(struct batch *bt)
+{
+	char *p = batch_reserve(bt, 64);
+
+	if (!p || batch_note(bt, OP_BATCH, NULL) < 0)
+		return;
+	bt->len += NLMSG_ALIGN(nftnl_batch_end(p, bt->seq++)->nlmsg_len);
+}
+
+/* ---- expressions ---- */
+
+static void add_expr(struct nftnl_rule *r, struct nftnl_expr *e)
+{
+	nftnl_rule_add_expr(r, e);
+}
+
+static struct nftnl_expr *expr(const char *name)
+{
+	return nftnl_expr_alloc(name);
+}
+
+static int e_payload(struct nftnl_rule *r, uint32_t base, uint32_t off, uint32_t len,
+		     uint32_t dreg)
+{
+	struct nftnl_expr *e = expr("payload");
+
+	if (!e)
+		return -ENOMEM;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, base);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, off);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, len);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, dreg);
+	add_expr(r, e);
+	return 0;
+}
+
+static int e_meta_load(struct nftnl_rule *r, uint32_t key, uint32_t dreg)
+{
+	struct nftnl_expr *e = expr("meta");
+
+	if (!e)
+		return -ENOMEM;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, dreg);
+	add_expr(r, e);
+	return 0;
+}
+
+static int e_meta_set(struct nftnl_rule *r, uint32_t key, uint32_t sreg)
+{
+	struct nftnl_expr *e = expr("meta");
+
+	if (!e)
+		return -ENOMEM;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_META_SREG, sreg);
+	add_expr(r, e);
+	return 0;
+}
+
+static int e_cmp(struct nftnl_rule *r, uint32_t op, const void *data, uint32_t len)
+{
+	struct nftnl_expr *e = expr("cmp");
+
+	if (!e)
+		return -ENOMEM;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, op);
+	nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, data, len);
+	add_expr(r, e);
+	return 0;
+}
+
+static int e_bitwise(struct nftnl_rule *r, const void *mask, const void *xor, uint32_t len)
+{
+	struct nftnl_expr *e = expr("bitwise");
+
+	if (!e)
+		return -ENOMEM;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, len);
+	nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, mask, len);
+	nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, xor, len);
+	add_expr(r, e);
+	return 0;
+}
+
+static int e_lookup(struct nftnl_rule *r, const char *set)
+{
+	struct nftnl_expr *e = expr("lookup");
+
+	if (!e)
+		return -ENOMEM;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_DREG, NFT_REG_VERDICT);
+	nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, set);
+	add_expr(r, e);
+	return 0;
+}
+
+static int e_verdict(struct nftnl_rule *r, int verdict, const char *chain)
+{
+	struct nftnl_expr *e = expr("immediate");
+
+	if (!e)
+		return -ENOMEM;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, verdict);
+	if (chain)
+		nftnl_expr_set_str(e, NFTNL_EXPR_IMM_CHAIN, chain);
+	add_expr(r, e);
+	return 0;
+}
+
+static int e_imm_data(struct nftnl_rule *r, uint32_t dreg, const void *data, uint32_t len)
+{
+	struct nftnl_expr *e = expr("immediate");
+
+	if (!e)
+		return -ENOMEM;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, dreg);
+	nftnl_expr_set(e, NFTNL_EXPR_IMM_DATA, data, len);
+	add_expr(r, e);
+	return 0;
+}
+
+/* Network header offsets of the addresses. */
+static uint32_t daddr_off(int family) { return family == AF_INET6 ? 24 : 16; }
+static uint32_t saddr_off(int family) { return family == AF_INET6 ? 8 : 12; }
+static uint32_t addr_len(int family) { return family == AF_INET6 ? 16 : 4; }
+
+/* mask for a prefix of @plen bits over @len bytes */
+static void prefix_mask(uint8_t *mask, uint32_t len, uint32_t plen)
+{
+	for (uint32_t i = 0; i < len; i++) {
+		uint32_t bits = plen > i * 8 ? plen - i * 8 : 0;
+
+		mask[i] = bits >= 8 ? 0xff : (uint8_t)(0xff << (8 - bits));
+	}
+}
+
+static int stmt_exprs(struct nftnl_rule *r, const struct stmt *s, int family)
+{
+	uint32_t alen = addr_len(family);
+	int err = 0;
+
+	switch (s->kind) {
+	case ST_CT_STATE_NEW: {
+		struct nftnl_expr *e = expr("ct");
+		uint32_t mask = CT_STATE_NEW_BIT, zero = 0;
+
+		if (!e)
+			return -ENOMEM;
+		nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, NFT_CT_STATE);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_CT_DREG, NFT_REG_1);
+		add_expr(r, e);
+		err |= e_bitwise(r, &mask, &zero, 4);
+		err |= e_cmp(r, NFT_CMP_NEQ, &zero, 4);
+		break;
+	}
+	case ST_DADDR_VMAP: {
+		/* concatenation: each part starts on a 32-bit register */
+		uint32_t proto_reg = NFT_REG32_00 + alen / 4;
+
+		err |= e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, daddr_off(family), alen, NFT_REG_1);
+		err |= e_meta_load(r, NFT_META_L4PROTO, proto_reg);
+		err |= e_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, proto_reg + 1);
+		err |= e_lookup(r, s->name);
+		break;
+	}
+	case ST_PORT_VMAP:
+		err |= e_meta_load(r, NFT_META_L4PROTO, NFT_REG_1);
+		err |= e_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG32_01);
+		err |= e_lookup(r, s->name);
+		break;
+	case ST_FIB_DADDR_LOCAL: {
+		struct nftnl_expr *e = expr("fib");
+		uint32_t local = RTN_LOCAL_TYPE;
+
+		if (!e)
+			return -ENOMEM;
+		nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_FLAGS, NFTA_FIB_F_DADDR);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_RESULT, NFT_FIB_RESULT_ADDRTYPE);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_DREG, NFT_REG_1);
+		add_expr(r, e);
+		err |= e_cmp(r, NFT_CMP_EQ, &local, 4);
+		break;
+	}
+	case ST_DADDR_NOT_LOOPBACK:
+		if (family == AF_INET6) {
+			struct in6_addr lo = IN6ADDR_LOOPBACK_INIT;
+
+			err |= e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 24, 16, NFT_REG_1);
+			err |= e_cmp(r, NFT_CMP_NEQ, &lo, 16);
+		} else {
+			uint8_t net = 127;	/* 127.0.0.0/8: the first byte */
+
+			err |= e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 16, 1, NFT_REG_1);
+			err |= e_cmp(r, NFT_CMP_NEQ, &net, 1);
+		}
+		break;
+	case ST_DADDR_EQ:
+	case ST_SADDR_EQ:
+		err |= e_payload(r, NFT_PAYLOAD_NETWORK_HEADER,
+				 s->kind == ST_DADDR_EQ ? daddr_off(family) : saddr_off(family),
+				 alen, NFT_REG_1);
+		err |= e_cmp(r, NFT_CMP_EQ, s->ip.bytes, alen);
+		break;
+	case ST_SADDR_NOT_PREFIX:
+	case ST_DADDR_PREFIX: {
+		uint8_t mask[16], zero[16] = { 0 }, net[16];
+		bool src = s->kind == ST_SADDR_NOT_PREFIX;
+
+		prefix_mask(mask, alen, s->a);
+		for (uint32_t i = 0; i < alen; i++)
+			net[i] = s->ip.bytes[i] & mask[i];
+		err |= e_payload(r, NFT_PAYLOAD_NETWORK_HEADER,
+				 src ? saddr_off(family) : daddr_off(family), alen, NFT_REG_1);
+		err |= e_bitwise(r, mask, zero, alen);
+		err |= e_cmp(r, src ? NFT_CMP_NEQ : NFT_CMP_EQ, net, alen);
+		break;
+	}
+	case ST_MARK_UNSET: {
+		uint32_t zero = 0;
+
+		err |= e_meta_load(r, NFT_META_MARK, NFT_REG_1);
+		err |= e_bitwise(r, &s->a, &zero, 4);
+		err |= e_cmp(r, NFT_CMP_EQ, &zero, 4);
+		break;
+	}
+	case ST_MARK_OR:
+	case ST_MARK_XOR: {
+		uint32_t mask = s->kind == ST_MARK_OR ? ~s->a : 0xffffffff;
+
+		err |= e_meta_load(r, NFT_META_MARK, NFT_REG_1);
+		err |= e_bitwise(r, &mask, &s->a, 4);
+		err |= e_meta_set(r, NFT_META_MARK, NFT_REG_1);
+		break;
+	}
+	case ST_NUMGEN_EQ: {
+		struct nftnl_expr *e = expr("numgen");
+
+		if (!e)
+			return -ENOMEM;
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NG_DREG, NFT_REG_1);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NG_MODULUS, s->a);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NG_TYPE, NFT_NG_INCREMENTAL);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NG_OFFSET, 0);
+		add_expr(r, e);
+		err |= e_cmp(r, NFT_CMP_EQ, &s->b, 4);
+		break;
+	}
+	case ST_L4PROTO_EQ: {
+		uint8_t p = s->a;
+
+		err |= e_meta_load(r, NFT_META_L4PROTO, NFT_REG_1);
+		err |= e_cmp(r, NFT_CMP_EQ, &p, 1);
+		break;
+	}
+	case ST_DNAT: {
+		struct nftnl_expr *e;
+		uint16_t port = htons(s->a);
+
+		err |= e_imm_data(r, NFT_REG_1, s->ip.bytes, alen);
+		err |= e_imm_data(r, NFT_REG_2, &port, 2);
+		e = expr("nat");
+		if (!e)
+			return -ENOMEM;
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_TYPE, NFT_NAT_DNAT);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FAMILY, family);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_ADDR_MIN, NFT_REG_1);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_PROTO_MIN, NFT_REG_2);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FLAGS, NAT_RANGE_PROTO_SPECIFIED);
+		add_expr(r, e);
+		break;
+	}
+	case ST_MASQUERADE: {
+		struct nftnl_expr *e = expr("masq");
+
+		if (!e)
+			return -ENOMEM;
+		nftnl_expr_set_u32(e, NFTNL_EXPR_MASQ_FLAGS, NAT_RANGE_PROTO_RANDOM_FULLY);
+		add_expr(r, e);
+		break;
+	}
+	case ST_REJECT: {
+		struct nftnl_expr *e = expr("reject");
+
+		if (!e)
+			return -ENOMEM;
+		nftnl_expr_set_u32(e, NFTNL_EXPR_REJECT_TYPE, NFT_REJECT_ICMP_UNREACH);
+		nftnl_expr_set_u8(e, NFTNL_EXPR_REJECT_CODE, family == AF_INET6 ?
+				  ICMPV6_PORT_UNREACH_CODE : ICMP_PORT_UNREACH_CODE);
+		add_expr(r, e);
+		break;
+	}
+	case ST_JUMP:
+		err |= e_verdict(r, NFT_JUMP, s->name);
+		break;
+	case ST_GOTO:
+		err |= e_verdict(r, NFT_GOTO, s->name);
+		break;
+	case ST_RETURN:
+		err |= e_verdict(r, NFT_RETURN, NULL);
+		break;
+	case ST_DROP:
+		err |= e_verdict(r, NF_DROP, NULL);
+		break;
+	}
+	return err ? -ENOMEM : 0;
+}
+
+/* ---- objects ---- */
+
+static void put_table(struct batch *bt, uint16_t type, enum msg_op op)
+{
+	struct nftnl_table *t = nftnl_table_alloc();
+	struct nlmsghdr *nlh;
+
+	if (!t) {
+		bt->err = -ENOMEM;
+		return;
+	}
+	nftnl_table_set_str(t, NFTNL_TABLE_NAME, bt->table);
+	nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, bt->family);
+	nlh = msg_start(bt, type, type == NFT_MSG_NEWTABLE ? NLM_F_CREATE : 0, 4096,
+			op, bt->table);
+	if (nlh) {
+		nftnl_table_nlmsg_build_payload(nlh, t);
+		msg_end(bt, nlh);
+	}
+	nftnl_table_free(t);
+}
+
+static uint32_t hook_num(enum chain_hook h)
+{
+	switch (h) {
+	case HOOK_PREROUTING: return NF_INET_PRE_ROUTING;
+	case HOOK_OUTPUT: return NF_INET_LOCAL_OUT;
+	case HOOK_POSTROUTING: return NF_INET_POST_ROUTING;
+	case HOOK_NONE: break;
+	}
+	return 0;
+}
+
+static void put_chain(struct batch *bt, const struct chain *c, uint16_t type, enum msg_op op)
+{
+	struct nftnl_chain *ch = nftnl_chain_alloc();
+	struct nlmsghdr *nlh;
+
+	if (!ch) {
+		bt->err = -ENOMEM;
+		return;
+	}
+	nftnl_chain_set_str(ch, NFTNL_CHAIN_TABLE, bt->table);
+	nftnl_chain_set_str(ch, NFTNL_CHAIN_NAME, c->name);
+	nftnl_chain_set_u32(ch, NFTNL_CHAIN_FAMILY, bt->family);
+	if (type == NFT_MSG_NEWCHAIN && c->hook != HOOK_NONE) {
+		nftnl_chain_set_u32(ch, NFTNL_CHAIN_HOOKNUM, hook_num(c->hook));
+		nftnl_chain_set_s32(ch, NFTNL_CHAIN_PRIO, c->priority);
+		nftnl_chain_set_str(ch, NFTNL_CHAIN_TYPE, c->nat ? "nat" : "filter");
+		nftnl_chain_set_u32(ch, NFTNL_CHAIN_POLICY, NF_ACCEPT);
+	}
+	nlh = msg_start(bt, type, type == NFT_MSG_NEWCHAIN ? NLM_F_CREATE : 0, 4096,
+			op, c->name);
+	if (nlh) {
+		nftnl_chain_nlmsg_build_payload(nlh, ch);
+		msg_end(bt, nlh);
+	}
+	nftnl_chain_free(ch);
+}
+
+/* Delete every rule of @c (flush). */
+static void put_flush(struct batch *bt, const struct chain *c)
+{
+	struct nftnl_rule *r = nftnl_rule_alloc();
+	struct nlmsghdr *nlh;
+
+	if (!r) {
+		bt->err = -ENOMEM;
+		return;
+	}
+	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, bt->table);
+	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, c->name);
+	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, bt->family);
+	nlh = msg_start(bt, NFT_MSG_DELRULE, 0, 4096, OP_FLUSHCHAIN, c->name);
+	if (nlh) {
+		nftnl_rule_nlmsg_build_payload(nlh, r);
+		msg_end(bt, nlh);
+	}
+	nftnl_rule_free(r);
+}
+
+static void put_rules(struct batch *bt, const struct chain *c)
+{
+	for (size_t i = 0; i < c->n_rules && !bt->err; i++) {
+		struct nftnl_rule *r = nftnl_rule_alloc();
+		struct nlmsghdr *nlh;
+
+		if (!r) {
+			bt->err = -ENOMEM;
+			return;
+		}
+		nftnl_rule_set_str(r, NFTNL_RULE_TABLE, bt->table);
+		nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, c->name);
+		nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, bt->family);
+		for (size_t j = 0; j < c->rules[i].n; j++)
+			if (stmt_exprs(r, &c->rules[i].s[j], bt->family) < 0)
+				bt->err = -ENOMEM;
+		nlh = msg_start(bt, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, 8192,
+				OP_NEWRULE, c->name);
+		if (nlh) {
+			nftnl_rule_nlmsg_build_payload(nlh, r);
+			msg_end(bt, nlh);
+		}
+		nftnl_rule_free(r);
+	}
+}
+
+static uint32_t map_key_type(const struct map *m, int family)
+{
+	uint32_t t = (TYPE_INET_PROTOCOL << TYPE_BITS) | TYPE_INET_SERVICE;
+
+	if (m->kind == MAP_ADDR_PROTO_PORT)
+		t |= (uint32_t)(family == AF_INET6 ? TYPE_IP6ADDR : TYPE_IPADDR) << (2 * TYPE_BITS);
+	return t;
+}
+
+/* Key bytes: each part padded to 4 bytes, as nft lays out concatenations. */
+static uint32_t map_key(const struct map *m, const struct map_elem *e, int family,
+			uint8_t *key)
+{
+	uint32_t off = 0, alen = addr_len(family);
+	uint16_t port = htons(e->port);
+
+	memset(key, 0, 24);
+	if (m->kind == MAP_ADDR_PROTO_PORT) {
+		memcpy(key, e->ip.bytes, alen);
+		off = alen;
+	}
+	key[off] = e->proto;
+	memcpy(key + off + 4, &port, 2);
+	return off + 8;
+}
+
+static void put_set(struct batch *bt, const struct map *m, uint32_t id)
+{
+	struct nftnl_set *s = nftnl_set_alloc();
+	struct nlmsghdr *nlh;
+	uint8_t key[24];
+	struct map_elem dummy = { 0 };
+
+	if (!s) {
+		bt->err = -ENOMEM;
+		return;
+	}
+	nftnl_set_set_str(s, NFTNL_SET_TABLE, bt->table);
+	nftnl_set_set_str(s, NFTNL_SET_NAME, m->name);
+	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, bt->family);
+	nftnl_set_set_u32(s, NFTNL_SET_ID, id);
+	nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_MAP);
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, map_key_type(m, bt->family));
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, map_key(m, &dummy, bt->family, key));
+	nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, NFT_DATA_VERDICT);
+	nlh = msg_start(bt, NFT_MSG_NEWSET, NLM_F_CREATE, 4096, OP_NEWSET, m->name);
+	if (nlh) {
+		nftnl_set_nlmsg_build_payload(nlh, s);
+		msg_end(bt, nlh);
+	}
+	nftnl_set_free(s);
+}
+
+/* Send elements @v[0..n) of @m in messages of ELEMS_PER_MSG. */
+static void put_elems(struct batch *bt, const struct map *m, const struct map_elem *const *v,
+		      size_t n, bool add)
+{
+	for (size_t i = 0; i < n && !bt->err; i += ELEMS_PER_MSG) {
+		struct nftnl_set *s = nftnl_set_alloc();
+		struct nlmsghdr *nlh;
+		size_t end = i + ELEMS_PER_MSG < n ? i + ELEMS_PER_MSG : n;
+
+		if (!s) {
+			bt->err = -ENOMEM;
+			return;
+		}
+		nftnl_set_set_str(s, NFTNL_SET_TABLE, bt->table);
+		nftnl_set_set_str(s, NFTNL_SET_NAME, m->name);
+		nftnl_set_set_u32(s, NFTNL_SET_FAMILY, bt->family);
+		for (size_t j = i; j < end; j++) {
+			struct nftnl_set_elem *e = nftnl_set_elem_alloc();
+			uint8_t key[24];
+			uint32_t klen = map_key(m, v[j], bt->family, key);
+
+			if (!e) {
+				bt->err = -ENOMEM;
+				break;
+			}
+			nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, key, klen);
+			if (add) {
+				nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_VERDICT, NFT_GOTO);
+				nftnl_set_elem_set_str(e, NFTNL_SET_ELEM_CHAIN, v[j]->chain);
+			}
+			nftnl_set_elem_add(s, e);
+		}
+		nlh = msg_start(bt, add ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM,
+				add ? NLM_F_CREATE : 0, 64 + ELEMS_PER_MSG * 320,
+				add ? OP_NEWELEM : OP_DELELEM, m->name);
+		if (nlh) {
+			nftnl_set_elems_nlmsg_build_payload(nlh, s);
+			msg_end(bt, nlh);
+		}
+		nftnl_set_free(s);
+	}
+}
+
+static void put_all_elems(struct batch *bt, const struct map *m)
+{
+	const struct map_elem **v;
+
+	if (!m->n)
+		return;
+	v = malloc(m->n * sizeof(*v));
+	if (!v) {
+		bt->err = -ENOMEM;
+		return;
+	}
+	for (size_t i = 0; i < m->n; i++)
+		v[i] = &m->elems[i];
+	put_elems(bt, m, v, m->n, true);
+	free(v);
+}
+
+/* ---- full and incremental batches ---- */
+
+static void build_full(struct batch *bt, const struct ruleset *rs)
+{
+	/* add + delete + add: replaces the table whether or not it exists */
+	put_table(bt, NFT_MSG_NEWTABLE, OP_NEWTABLE);
+	put_table(bt, NFT_MSG_DELTABLE, OP_DELTABLE);
+	put_table(bt, NFT_MSG_NEWTABLE, OP_NEWTABLE);
+	for (size_t i = 0; i < rs->n_chains; i++)
+		put_chain(bt, rs->chains[i], NFT_MSG_NEWCHAIN, OP_NEWCHAIN);
+	for (int i = 0; i < MAP_COUNT; i++)
+		put_set(bt, &rs->maps[i], i + 1);
+	for (int i = 0; i < MAP_COUNT; i++)
+		put_all_elems(bt, &rs->maps[i]);
+	for (size_t i = 0; i < rs->n_chains; i++)
+		put_rules(bt, rs->chains[i]);
+}
+
+/* Elements of @old not in @new (or with another target) go to *del; those
+ * of @new not in @old (or changed) to *add. Both maps are sorted by key. */
+static int diff_map(const struct map *old, const struct map *new,
+		    const struct map_elem ***del, size_t *n_del,
+		    const struct map_elem ***add, size_t *n_add)
+{
+	size_t i = 0, j = 0;
+
+	*n_del = *n_add = 0;
+	*del = malloc((old->n + 1) * sizeof(**del));
+	*add = malloc((new->n + 1) * sizeof(**add));
+	if (!*del || !*add)
+		return -ENOMEM;
+	while (i < old->n || j < new->n) {
+		int c = i == old->n ? 1 : j == new->n ? -1 :
+			map_elem_cmp(&old->elems[i], &new->elems[j]);
+
+		if (c < 0) {
+			(*del)[(*n_del)++] = &old->elems[i++];
+		} else if (c > 0) {
+			(*add)[(*n_add)++] = &new->elems[j++];
+		} else {
+			if (strcmp(old->elems[i].chain, new->elems[j].chain)) {
+				(*del)[(*n_del)++] = &old->elems[i];
+				(*add)[(*n_add)++] = &new->elems[j];
+			}
+			i++;
+			j++;
+		}
+	}
+	return 0;
+}
+
+static bool has_prefix(const char *s, const char *p)
+{
+	return !strncmp(s, p, strlen(p));
+}
+
+static void build_delta(struct batch *bt, const struct ruleset *old, const struct ruleset *new)
+{
+	const struct map_elem **del[MAP_COUNT] = { 0 }, **add[MAP_COUNT] = { 0 };
+	size_t n_del[MAP_COUNT], n_add[MAP_COUNT];
+	static const char *const del_order[] = { "ext-", "svc-", "ep-" };
+	size_t i, j;
+
+	/* new chains first (empty), so rules and elements can target them */
+	for (j = new->n_fixed; j < new->n_chains; j++)
+		if (!ruleset_chain(old, new->chains[j]->name))
+			put_chain(bt, new->chains[j], NFT_MSG_NEWCHAIN, OP_NEWCHAIN);
+	/* changed chains: flush and refill; new chains: fill */
+	for (j = new->n_fixed; j < new->n_chains; j++) {
+		const struct chain *nc = new->chains[j];
+		const struct chain *oc = ruleset_chain(old, nc->name);
+
+		if (oc && chain_rules_equal(oc, nc))
+			continue;
+		if (oc)
+			put_flush(bt, oc);
+		put_rules(bt, nc);
+	}
+	for (int m = 0; m < MAP_COUNT; m++) {
+		if (diff_map(&old->maps[m], &new->maps[m], &del[m], &n_del[m],
+			     &add[m], &n_add[m]) < 0) {
+			bt->err = -ENOMEM;
+			goto out;
+		}
+		put_elems(bt, &old->maps[m], del[m], n_del[m], false);
+	}
+	for (int m = 0; m < MAP_COUNT; m++)
+		put_elems(bt, &new->maps[m], add[m], n_add[m], true);
+	/* stale chains last, callers before callees, once nothing refers to them */
+	for (size_t p = 0; p < sizeof(del_order) / sizeof(del_order[0]); p++)
+		for (i = old->n_fixed; i < old->n_chains; i++)
+			if (has_prefix(old->chains[i]->name, del_order[p]) &&
+			    !ruleset_chain(new, old->chains[i]->name))
+				put_chain(bt, old->chains[i], NFT_MSG_DELCHAIN, OP_DELCHAIN);
+out:
+	for (int m = 0; m < MAP_COUNT; m++) {
+		free(del[m]);
+		free(add[m]);
+	}
+}
+
+/* ---- netlink I/O ---- */
+
+static int set_bufsize(struct mnl_socket *nl, int opt, size_t want)
+{
+	int size = want > (1u << 30) ? (1 << 30) : (int)want;
+
+	return setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, opt, &size, sizeof(size));
+}
+
+/* Send the batch and collect the kernel's verdict. The kernel processes a
+ * batch synchronously inside sendmsg(), so when it returns every error
+ * message is already queued on our socket: drain them all (not just the
+ * first) without blocking. Returns 0 or the first error (-errno). */
+static int batch_send(struct nft_priv *p, struct batch *bt)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	int first_err = 0;
+	ssize_t n;
+
+	if (set_bufsize(p->nl, SO_SNDBUFFORCE, bt->len + 65536) < 0)
+		set_bufsize(p->nl, SO_SNDBUF, bt->len + 65536);
+	if (mnl_socket_sendto(p->nl, bt->buf, bt->len) < 0) {
+		log_err("nftables: sending a batch of %zu bytes: %s", bt->len, strerror(errno));
+		return -errno;
+	}
+	while ((n = recv(mnl_socket_get_fd(p->nl), buf, sizeof(buf), MSG_DONTWAIT)) > 0) {
+		const struct nlmsghdr *nlh = (const struct nlmsghdr *)buf;
+		int len = n;
+
+		for (; mnl_nlmsg_ok(nlh, len); nlh = mnl_nlmsg_next(nlh, &len)) {
+			const struct nlmsgerr *e;
+			uint32_t idx;
+
+			if (nlh->nlmsg_type != NLMSG_ERROR)
+				continue;
+			e = mnl_nlmsg_get_payload(nlh);
+			if (!e->error)
+				continue;
+			idx = nlh->nlmsg_seq - bt->seq0;
+			if (idx < bt->n_info) {
+				const struct msg_info *mi = &bt->info[idx];
+
+				log_err("nftables: %s %s in table %s %s: %s", op_names[mi->op],
+					mi->name ? mi->name : "", family_name(bt->family),
+					bt->table, strerror(-e->error));
+			} else {
+				log_err("nftables: error for unknown message %u: %s",
+					nlh->nlmsg_seq, strerror(-e->error));
+			}
+			if (!first_err)
+				first_err = e->error;
+		}
+	}
+	if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+		/* e.g. ENOBUFS: errors were lost; the outcome is unknown */
+		log_err("nftables: reading the kernel's answer: %s", strerror(errno));
+		if (!first_err)
+			first_err = -errno;
+	}
+	return first_err;
+}
+
+static int nft_init(struct backend *b)
+{
+	struct nft_priv *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return -ENOMEM;
+	p->nl = mnl_socket_open(NETLINK_NETFILTER);
+	if (!p->nl) {
+		int err = -errno;
+
+		free(p);
+		return err;
+	}
+	if (mnl_socket_bind(p->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		int err = -errno;
+
+		mnl_socket_close(p->nl);
+		free(p);
+		return err;
+	}
+	p->portid = mnl_socket_get_portid(p->nl);
+	p->seq = time(NULL);
+	b->priv = p;
+	return 0;
+}
+
+static void nft_destroy(struct backend *b)
+{
+	struct nft_priv *p = b->priv;
+
+	if (!p)
+		return;
+	if (p->have_committed)
+		ruleset_free(&p->committed);
+	mnl_socket_close(p->nl);
+	free(p);
+}
+
+static void batch_free(struct batch *bt)
+{
+	free(bt->buf);
+	free(bt->info);
+}
+
+/* Take over @rs as the committed state (after a successful sync). */
+static void commit(struct nft_priv *p, struct ruleset *rs)
+{
+	if (p->have_committed)
+		ruleset_free(&p->committed);
+	p->committed = *rs;
+	p->have_committed = true;
+	memset(rs, 0, sizeof(*rs));
+}
+
+static int nft_sync(struct backend *b, struct ruleset *rs, bool full)
+{
+	struct nft_priv *p = b->priv;
+	struct batch bt = { .family = b->family, .table = b->table };
+	int err;
+
+	full = full || !p->have_committed;
+	bt.seq0 = bt.seq = p->seq;
+	batch_begin(&bt);
+	if (full)
+		build_full(&bt, rs);
+	else
+		build_delta(&bt, &p->committed, rs);
+	batch_end(&bt);
+	p->seq = bt.seq;
+	if (bt.err) {
+		batch_free(&bt);
+		b->stats.failures++;
+		return bt.err;
+	}
+	b->stats.last_messages = bt.n_info;
+	b->stats.last_bytes = bt.len;
+	b->stats.last_full = full;
+	if (bt.n_info <= 2) {	/* nothing changed: begin + end only */
+		batch_free(&bt);
+		b->stats.syncs++;
+		commit(p, rs);
+		return 0;
+	}
+	err = batch_send(p, &bt);
+	log_v(4, "nftables: %s sync: %zu messages, %zu bytes, %s", full ? "full" : "partial",
+	      bt.n_info, bt.len, err ? "failed" : "committed");
+	batch_free(&bt);
+	if (err) {
+		b->stats.failures++;
+		if (p->have_committed)
+			ruleset_free(&p->committed);
+		p->have_committed = false;	/* next sync is full */
+		return err;
+	}
+	b->stats.syncs++;
+	commit(p, rs);
+	return 0;
+}
+
+static int nft_cleanup(struct backend *b)
+{
+	struct nft_priv *p = b->priv;
+	struct batch bt = { .family = b->family, .table = b->table };
+	int err;
+
+	bt.seq0 = bt.seq = p->seq;
+	batch_begin(&bt);
+	put_table(&bt, NFT_MSG_NEWTABLE, OP_NEWTABLE);
+	put_table(&bt, NFT_MSG_DELTABLE, OP_DELTABLE);
+	batch_end(&bt);
+	p->seq = bt.seq;
+	err = bt.err ? bt.err : batch_send(p, &bt);
+	batch_free(&bt);
+	if (p->have_committed)
+		ruleset_free(&p->committed);
+	p->have_committed = false;
+	return err;
+}
+
+static int nft_dump(struct backend *b, const struct ruleset *rs, FILE *out)
+{
+	return ruleset_print(rs, out);
+}
+
+const struct backend_ops backend_nft_ops = {
+	.name = "nftables",
+	.init = nft_init,
+	.sync = nft_sync,
+	.dump = nft_dump,
+	.cleanup = nft_cleanup,
+	.destroy = nft_destroy,
+};
