@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""Bounded TCP/UDP probe.
+
+Usage: probe.py tcp|udp HOST PORT [--count N] [--timeout SEC] [--source IP]
+
+Does N sequential tries and prints one line per try: the first line of the
+reply (e.g. "pod-a"), or REFUSED, TIMEOUT, UNREACH, "ERROR <errno name>".
+An empty reply prints "EMPTY". Exit status 0 unless the usage is wrong.
+"""
+
+import argparse
+import errno
+import socket
+import sys
+import time
+
+
+def classify(e):
+    if isinstance(e, socket.timeout):
+        return "TIMEOUT"
+    n = getattr(e, "errno", None)
+    if n == errno.ECONNREFUSED:
+        return "REFUSED"
+    if n in (errno.EHOSTUNREACH, errno.ENETUNREACH):
+        return "UNREACH"
+    if n == errno.ETIMEDOUT:
+        return "TIMEOUT"
+    if n is None:
+        return "ERROR %s" % type(e).__name__
+    return "ERROR %s" % errno.errorcode.get(n, str(n))
+
+
+def first_line(data):
+    if not data:
+        return "EMPTY"
+    return data.split(b"\n", 1)[0].decode("utf-8", "replace").strip() or "EMPTY"
+
+
+def family_of(host):
+    try:
+        return socket.getaddrinfo(host, None)[0][0]
+    except socket.gaierror:
+        return socket.AF_INET
+
+
+def try_tcp(fam, host, port, timeout, source):
+    s = socket.socket(fam, socket.SOCK_STREAM)
+    try:
+        deadline = time.monotonic() + timeout
+        s.settimeout(timeout)
+        if source:
+            s.bind((source, 0))
+        s.connect((host, port))
+        data = b""
+        while len(data) < 65536:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise socket.timeout()
+            s.settimeout(left)
+            d = s.recv(4096)
+            if not d:
+                break
+            data += d
+        return first_line(data)
+    except OSError as e:
+        return classify(e)
+    finally:
+        s.close()
+
+
+def try_udp(fam, host, port, timeout, source):
+    s = socket.socket(fam, socket.SOCK_DGRAM)
+    try:
+        s.settimeout(timeout)
+        if source:
+            s.bind((source, 0))
+        s.connect((host, port))
+        s.send(b"x")
+        return first_line(s.recv(65535))
+    except OSError as e:
+        return classify(e)
+    finally:
+        s.close()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("proto", choices=["tcp", "udp"])
+    ap.add_argument("host")
+    ap.add_argument("port", type=int)
+    ap.add_argument("--count", type=int, default=1)
+    ap.add_argument("--timeout", type=float, default=1.0)
+    ap.add_argument("--source")
+    a = ap.parse_args()
+    if a.count < 1 or a.count > 100000 or a.timeout <= 0:
+        ap.error("bad --count or --timeout")
+    fam = family_of(a.host)
+    fn = try_tcp if a.proto == "tcp" else try_udp
+    for _ in range(a.count):
+        print(fn(fam, a.host, a.port, a.timeout, a.source), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
