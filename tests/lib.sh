@@ -32,6 +32,10 @@
 #   knp_wait_for CMD...                 retry every 0.1 s for $KNP_WAIT s (5)
 #   knp_check DESC CMD...               "ok - DESC" / "not ok - DESC"
 #   knp_done                            summary; exit 0 if all ok else 1
+#
+# knp_check returns the check's status; under `set -e` a failed check ends
+# the script (with status 1, cleanup still runs) - append `|| true` to keep
+# going. Everything else in this file is safe under `set -euo pipefail`.
 
 KNP_TESTDIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 KNP_SRCDIR=${KNP_SRCDIR:-$(dirname "$KNP_TESTDIR")}
@@ -115,7 +119,7 @@ knp_kill() {
 		if kill -0 "$pid" 2>/dev/null; then
 			kill -KILL "$pid" 2>/dev/null
 		fi
-		wait "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null || true
 	done
 	return 0
 }
@@ -132,19 +136,19 @@ knp_cleanup() {
 	KNP_PIDS=()
 	for ns in ${KNP_NETNS[@]+"${KNP_NETNS[@]}"}; do
 		# anything still running inside a namespace we created
-		pids=$(ip netns pids "$ns" 2>/dev/null)
+		pids=$(ip netns pids "$ns" 2>/dev/null) || pids=
 		if [ -n "$pids" ]; then
 			# shellcheck disable=SC2086
 			knp_kill $pids
 		fi
-		ip netns del "$ns" 2>/dev/null
+		ip netns del "$ns" 2>/dev/null || true
 	done
 	KNP_NETNS=()
 	if [ "${KNP_TMP_OWNED:-}" = 1 ] && [ -d "$KNP_TMP" ]; then
 		if [ -n "${KNP_KEEP_TMP:-}" ]; then
 			knp_log "keeping $KNP_TMP"
 		else
-			rm -rf "$KNP_TMP"
+			rm -rf "$KNP_TMP" || true
 		fi
 		KNP_TMP=
 		KNP_TMP_OWNED=
@@ -185,10 +189,10 @@ knp_netns_add() {
 	if ip netns list | awk '{print $1}' | grep -qx -- "$ns"; then
 		knp_log "removing stale namespace $ns"
 		local pids
-		pids=$(ip netns pids "$ns" 2>/dev/null)
+		pids=$(ip netns pids "$ns" 2>/dev/null) || pids=
 		# shellcheck disable=SC2086
 		[ -z "$pids" ] || knp_kill $pids
-		ip netns del "$ns"
+		ip netns del "$ns" || return 1
 	fi
 	ip netns add "$ns" || return 1
 	KNP_NETNS+=("$ns")
@@ -208,11 +212,11 @@ knp_setup_topology() {
 	NS_NODE=knp-$tag-node
 	NS_PODS=knp-$tag-pods
 	NS_CLIENT=knp-$tag-client
-	knp_netns_add "$NS_NODE" && knp_netns_add "$NS_PODS" &&
-		knp_netns_add "$NS_CLIENT" || {
+	if ! { knp_netns_add "$NS_NODE" && knp_netns_add "$NS_PODS" &&
+		knp_netns_add "$NS_CLIENT"; }; then
 		echo "knp_setup_topology: cannot create namespaces" >&2
 		return 1
-	}
+	fi
 	(
 		set -e
 		ip -n "$NS_CLIENT" link add "$KNP_IF_CLIENT" type veth peer name "$KNP_IF_NODE_CLIENT" netns "$NS_NODE"
@@ -246,9 +250,8 @@ knp_wait_for() {
 	local rc deadline now
 	deadline=$(($(date +%s%N) / 1000000 + ${KNP_WAIT%.*} * 1000))
 	while :; do
-		"$@"
+		"$@" && return 0
 		rc=$?
-		[ $rc -eq 0 ] && return 0
 		now=$(($(date +%s%N) / 1000000))
 		[ "$now" -ge "$deadline" ] && return $rc
 		sleep 0.1
