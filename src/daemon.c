@@ -43,6 +43,13 @@ static void on_list_begin(void *ctx, enum k8s_kind kind)
 	store_relist_begin(d->store, kind);
 }
 
+static void on_invalid(void *ctx, enum k8s_kind kind, const char *ns, const char *name)
+{
+	struct daemon *d = ctx;
+
+	store_relist_keep(d->store, kind, ns, name);
+}
+
 static void on_list_end(void *ctx, enum k8s_kind kind)
 {
 	struct daemon *d = ctx;
@@ -165,6 +172,7 @@ static int daemon_init(struct daemon *d, const struct config *cfg)
 {
 	static const struct kube_handler h0 = {
 		.list_begin = on_list_begin,
+		.invalid = on_invalid,
 		.object = on_object,
 		.list_end = on_list_end,
 	};

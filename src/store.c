@@ -377,6 +377,20 @@ size_t store_relist_end(struct store *st, enum k8s_kind kind)
 	return n;
 }
 
+void store_relist_keep(struct store *st, enum k8s_kind kind, const char *ns,
+		       const char *name)
+{
+	char *key = make_key(ns, name);
+	struct entry **pp;
+
+	if (!key)
+		return;
+	pp = table_find(kind_table(st, kind), key);
+	free(key);
+	if (pp)
+		(*pp)->stale = false;
+}
+
 size_t store_service_count(const struct store *st)
 {
 	return st->services.count;

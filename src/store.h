@@ -38,6 +38,10 @@ int store_object_delete(struct store *st, const struct k8s_object *o);
  * it deleted. K8S_ENDPOINTS and K8S_ENDPOINT_SLICE share one table. */
 void store_relist_begin(struct store *st, enum k8s_kind kind);
 size_t store_relist_end(struct store *st, enum k8s_kind kind);
+/* During a relist: keep the object @ns/@name of @kind (listed but invalid)
+ * as it is. No effect when absent. */
+void store_relist_keep(struct store *st, enum k8s_kind kind, const char *ns,
+		       const char *name);
 
 size_t store_service_count(const struct store *st);
 size_t store_slice_count(const struct store *st);

@@ -32,7 +32,9 @@ Control interface (same server; JSON bodies; answers JSON):
   POST /control/apply         body: object with kind (or a List) -> create or
                               replace; emits ADDED/MODIFIED.
   POST /control/delete        body: {"kind":K,"namespace":NS,"name":N};
-                              emits DELETED. 404 if absent.
+                              emits DELETED. 404 if absent. With
+                              "silent": true no event is sent and the history
+                              is compacted (a delete the watch missed).
   POST /control/compact       bump the resourceVersion by one and drop the
                               history: every resourceVersion handed out before
                               (watch start, continue token) now gets 410.
@@ -284,7 +286,10 @@ class State:
             self._record(ev)
             return ev.type, with_type(kind, obj)
 
-    def delete(self, kind, namespace, name):
+    def delete(self, kind, namespace, name, silent=False):
+        """silent: no watch event, and the history is compacted, as if the
+        delete happened while a client's watch was down longer than the
+        retained history (the client must relist to learn of it)."""
         with self.lock:
             store = self.objects.get(kind)
             if store is None:
@@ -295,6 +300,11 @@ class State:
                 return None
             self.rv += 1
             final = with_rv(prev, self.rv)
+            if silent:
+                self.history = []
+                self.compact_rv = self.rv
+                self.cond.notify_all()
+                return with_type(kind, final)
             ev = Event(self.rv, "DELETED", kind, key, final, prev)
             self._record(ev)
             return with_type(kind, final)
@@ -950,7 +960,8 @@ class Handler(BaseHTTPRequestHandler):
                     kind = d["kind"]
                     ns = d.get("namespace") or "default"
                     name = d["name"]
-                    gone = STATE.delete(kind, ns, name)
+                    gone = STATE.delete(kind, ns, name,
+                                        silent=bool(d.get("silent")))
                 except (ValueError, KeyError, TypeError) as e:
                     return self.send_status(400, "BadRequest", repr(e))
                 if gone is None:

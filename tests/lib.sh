@@ -459,6 +459,17 @@ knp_check() {
 # knp_done : summary; on failure shows the logs; exits 0 if all ok else 1.
 knp_done() {
 	local f
+	# a sanitizer report in any log we kept (the daemon under ASan/UBSan)
+	# is a failure even when every behaviour check passed
+	if [ -n "$KNP_TMP" ] && [ -d "$KNP_TMP" ]; then
+		for f in "$KNP_TMP"/*.log; do
+			[ -f "$f" ] || continue
+			if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$f"; then
+				KNP_FAIL=$((KNP_FAIL + 1))
+				echo "not ok - sanitizer report in $(basename "$f")"
+			fi
+		done
+	fi
 	echo "# $KNP_PASS passed, $KNP_FAIL failed"
 	if [ "$KNP_FAIL" -ne 0 ] || [ "$KNP_PASS" -eq 0 ]; then
 		if [ -n "$KNP_TMP" ] && [ -d "$KNP_TMP" ]; then

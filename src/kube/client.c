@@ -390,12 +390,17 @@ static void list_item(struct k8s_object *o, void *ctx)
 	w->c->h.object(w->c->h.ctx, w->kind, EV_ADDED, o);
 }
 
-static void list_err(const char *msg, void *ctx)
+static void list_err(const char *msg, const char *ns, const char *name, void *ctx)
 {
 	struct watcher *w = ctx;
 
+	if (!name) {	/* the whole body: logged by list_done */
+		return;
+	}
 	w->c->stats.invalid_objects++;
 	log_err("list %s: skipping invalid object: %s", kind_name(w->kind), msg);
+	if (w->c->h.invalid)
+		w->c->h.invalid(w->c->h.ctx, w->kind, ns, name);
 }
 
 static void list_done(struct watcher *w, long code)

@@ -32,6 +32,9 @@
  * K8S_ENDPOINTS. object() takes ownership of @o's pointers. */
 struct kube_handler {
 	void (*list_begin)(void *ctx, enum k8s_kind kind);
+	/* An object of a LIST that failed validation: the cache keeps its last
+	 * valid version rather than treating it as deleted. */
+	void (*invalid)(void *ctx, enum k8s_kind kind, const char *ns, const char *name);
 	void (*object)(void *ctx, enum k8s_kind kind, enum k8s_event_type type,
 		       struct k8s_object *o);
 	void (*list_end)(void *ctx, enum k8s_kind kind);

@@ -1326,9 +1326,14 @@ int k8s_list_decode(enum k8s_kind kind, const char *body, size_t len,
 		if (ret == -ENOMEM)
 			goto out;
 		if (ret) {
+			const cJSON *md = cJSON_GetObjectItemCaseSensitive(item, "metadata");
+			const cJSON *ns = cJSON_GetObjectItemCaseSensitive(md, "namespace");
+			const cJSON *name = cJSON_GetObjectItemCaseSensitive(md, "name");
+
 			r.invalid++;
 			if (err_cb)
-				err_cb(msg, ctx);
+				err_cb(msg, cJSON_IsString(ns) ? ns->valuestring : "default",
+				       cJSON_IsString(name) ? name->valuestring : NULL, ctx);
 			continue;
 		}
 		r.items++;
@@ -1344,7 +1349,7 @@ out:
 		/* Body-level failures are logged like item failures, once,
 		 * here where the reason is known. */
 		if (ret == -EINVAL && err_cb && msg[0])
-			err_cb(msg, ctx);
+			err_cb(msg, NULL, NULL, ctx);
 		free(r.continue_token);
 		return ret;
 	}

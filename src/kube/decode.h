@@ -79,9 +79,13 @@ void k8s_event_clear(struct k8s_event *ev);
 
 /* Called for each item of a list; the callee takes ownership of @o's
  * pointers. Items that fail to decode are not passed; they are counted in
- * k8s_list_result.invalid and logged through @err_cb (may be NULL). */
+ * k8s_list_result.invalid and reported through @err_cb (may be NULL) with
+ * their metadata.namespace and metadata.name when those are readable
+ * strings (else NULL), so a relist can keep the last valid version of an
+ * object that still exists. A body that is not a List is reported once
+ * with ns = name = NULL. */
 typedef void (*k8s_item_cb)(struct k8s_object *o, void *ctx);
-typedef void (*k8s_err_cb)(const char *msg, void *ctx);
+typedef void (*k8s_err_cb)(const char *msg, const char *ns, const char *name, void *ctx);
 
 struct k8s_list_result {
 	char resource_version[64];	/* metadata.resourceVersion */

@@ -183,6 +183,7 @@ struct collect {
 	struct k8s_object objs[16];
 	size_t n;
 	char last_err[256];
+	char last_err_name[64];	/* "ns/name" of the last invalid item */
 	size_t n_err;
 };
 
@@ -196,11 +197,13 @@ static void collect_item(struct k8s_object *o, void *ctx)
 		k8s_object_clear(o);
 }
 
-static void collect_err(const char *msg, void *ctx)
+static void collect_err(const char *msg, const char *ns, const char *name, void *ctx)
 {
 	struct collect *c = ctx;
 
 	snprintf(c->last_err, sizeof(c->last_err), "%s", msg);
+	snprintf(c->last_err_name, sizeof(c->last_err_name), "%s/%s",
+		 ns ? ns : "-", name ? name : "-");
 	c->n_err++;
 }
 
@@ -1571,6 +1574,8 @@ static void test_list_skips_invalid_items_and_keeps_continue(void **state)
 	assert_int_equal(c.n_err, 1);
 	assert_string_equal(c.last_err, "Service default/b: spec.clusterIP: "
 			    "invalid IP address \"10.0.0.x\"");
+	/* the invalid item is named, so a relist can keep its last valid state */
+	assert_string_equal(c.last_err_name, "default/b");
 	assert_string_equal(c.objs[1].service->name, "c");
 	collect_free(&c);
 	free(res.continue_token);

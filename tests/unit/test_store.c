@@ -204,6 +204,20 @@ static void test_relist_deletes_objects_that_vanished(void **state)
 	store_free(st);
 }
 
+static void test_relist_keeps_an_object_listed_in_an_invalid_state(void **state)
+{
+	struct store *st = store_new();
+
+	put_json(st, K8S_SERVICE, SVC_WEB);
+	store_relist_begin(st, K8S_SERVICE);
+	/* web came back invalid: its last valid version stays */
+	store_relist_keep(st, K8S_SERVICE, "shop", "web");
+	store_relist_keep(st, K8S_SERVICE, "shop", "never-seen");
+	assert_int_equal(store_relist_end(st, K8S_SERVICE), 0);
+	assert_non_null(store_service_get(st, "shop", "web"));
+	store_free(st);
+}
+
 static void test_headless_externalname_and_other_proxy_services_get_no_ports(void **state)
 {
 	struct store *st = store_new();
@@ -285,6 +299,7 @@ int main(void)
 		cmocka_unit_test(test_deleting_a_slice_removes_its_endpoints),
 		cmocka_unit_test(test_replacing_a_slice_moves_it_between_services),
 		cmocka_unit_test(test_relist_deletes_objects_that_vanished),
+		cmocka_unit_test(test_relist_keeps_an_object_listed_in_an_invalid_state),
 		cmocka_unit_test(test_headless_externalname_and_other_proxy_services_get_no_ports),
 		cmocka_unit_test(test_legacy_endpoints_feed_the_model),
 		cmocka_unit_test(test_endpoint_on_this_node_is_marked_local),
