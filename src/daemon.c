@@ -8,6 +8,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include "backend/backend.h"
+#include "conntrack.h"
 #include "daemon.h"
 #include "kube/client.h"
 #include "log.h"
@@ -22,6 +23,7 @@ struct daemon {
 	struct store *store;
 	struct kube_client *client;
 	struct backend *backend;
+	struct model committed;	/* the model of the last successful sync */
 	bool dirty;		/* the store changed since the last sync */
 	bool need_full;
 	uint64_t last_sync_ms;
@@ -103,35 +105,35 @@ static void ruleset_config_of(const struct config *cfg, struct ruleset_config *r
 	}
 }
 
-/* Store -> model -> ruleset. Returns 0 or -ENOMEM. */
-static int build(const struct config *cfg, const struct store *st, struct ruleset *rs,
-		 size_t *n_ports)
+/* Store -> model -> ruleset. On success the caller owns both (@m and
+ * @rs); on error neither holds anything. Returns 0 or -ENOMEM. */
+static int build(const struct config *cfg, const struct store *st, struct model *m,
+		 struct ruleset *rs)
 {
 	struct model_config mc = { .family = AF_INET, .node_name = cfg->hostname };
 	struct ruleset_config rc;
-	struct model m;
 	int err;
 
 	ruleset_config_of(cfg, &rc);
-	err = model_build(&m, st, &mc);
+	memset(rs, 0, sizeof(*rs));
+	err = model_build(m, st, &mc);
 	if (err)
 		return err;
-	memset(rs, 0, sizeof(*rs));
-	err = ruleset_build(rs, &m, &rc);
-	*n_ports = m.n;
-	model_free(&m);
+	err = ruleset_build(rs, m, &rc);
+	if (err)
+		model_free(m);
 	return err;
 }
 
 static void sync_now(struct daemon *d, bool full)
 {
 	struct ruleset rs;
-	size_t n_ports = 0;
+	struct model m;
 	uint64_t t0 = now_ms();
 	int err;
 
 	d->last_sync_ms = t0;
-	err = build(d->cfg, d->store, &rs, &n_ports);
+	err = build(d->cfg, d->store, &m, &rs);
 	if (err) {
 		log_err("sync: building the ruleset: %s", strerror(-err));
 		return;
@@ -142,6 +144,7 @@ static void sync_now(struct daemon *d, bool full)
 		log_err("sync: %s backend: %s; the kernel keeps the previous rules, next sync is full",
 			d->backend->ops->name, strerror(-err));
 		ruleset_free(&rs);
+		model_free(&m);
 		d->need_full = true;
 		return;
 	}
@@ -150,9 +153,13 @@ static void sync_now(struct daemon *d, bool full)
 	if (full)
 		d->last_full_ms = d->last_sync_ms;
 	log_v(2, "sync: %s, %zu service ports, %zu messages, %zu bytes, %llu ms",
-	      d->backend->stats.last_full ? "full" : "partial", n_ports,
+	      d->backend->stats.last_full ? "full" : "partial", m.n,
 	      d->backend->stats.last_messages, d->backend->stats.last_bytes,
 	      (unsigned long long)(now_ms() - t0));
+	if (d->backend->ops->programs_kernel)
+		conntrack_reconcile(&d->committed, &m, AF_INET);
+	model_free(&d->committed);
+	d->committed = m;
 }
 
 static int signal_fd(void)
@@ -193,6 +200,7 @@ static void daemon_fini(struct daemon *d)
 {
 	kube_client_free(d->client);
 	store_free(d->store);
+	model_free(&d->committed);
 	backend_destroy(d->backend);
 }
 
@@ -285,7 +293,7 @@ int daemon_dump(const struct config *cfg, FILE *out)
 {
 	struct daemon d;
 	struct ruleset rs;
-	size_t n_ports;
+	struct model m;
 	uint64_t deadline = now_ms() + DUMP_TIMEOUT_MS;
 	int err;
 
@@ -304,10 +312,11 @@ int daemon_dump(const struct config *cfg, FILE *out)
 		kube_client_poll(d.client, NULL, 0, 200);
 		kube_client_perform(d.client);
 	}
-	err = build(cfg, d.store, &rs, &n_ports);
+	err = build(cfg, d.store, &m, &rs);
 	if (!err) {
 		err = ruleset_print(&rs, out);
 		ruleset_free(&rs);
+		model_free(&m);
 	}
 	daemon_fini(&d);
 	if (err) {

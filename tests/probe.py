@@ -2,6 +2,11 @@
 """Bounded TCP/UDP probe.
 
 Usage: probe.py tcp|udp HOST PORT [--count N] [--timeout SEC] [--source IP]
+                [--sport PORT]
+
+--sport binds every try to one source port (SO_REUSEADDR): for UDP, all
+tries are then one conntrack flow, as a long-lived client (DNS resolver)
+would be.
 
 Does N sequential tries and prints one line per try: the first line of the
 reply (e.g. "pod-a"), or REFUSED, TIMEOUT, UNREACH, "ERROR <errno name>".
@@ -43,13 +48,18 @@ def family_of(host):
         return socket.AF_INET
 
 
-def try_tcp(fam, host, port, timeout, source):
+def bind(s, source, sport):
+    if source or sport:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((source or "", sport or 0))
+
+
+def try_tcp(fam, host, port, timeout, source, sport):
     s = socket.socket(fam, socket.SOCK_STREAM)
     try:
         deadline = time.monotonic() + timeout
         s.settimeout(timeout)
-        if source:
-            s.bind((source, 0))
+        bind(s, source, sport)
         s.connect((host, port))
         data = b""
         while len(data) < 65536:
@@ -68,12 +78,11 @@ def try_tcp(fam, host, port, timeout, source):
         s.close()
 
 
-def try_udp(fam, host, port, timeout, source):
+def try_udp(fam, host, port, timeout, source, sport):
     s = socket.socket(fam, socket.SOCK_DGRAM)
     try:
         s.settimeout(timeout)
-        if source:
-            s.bind((source, 0))
+        bind(s, source, sport)
         s.connect((host, port))
         s.send(b"x")
         return first_line(s.recv(65535))
@@ -91,13 +100,14 @@ def main():
     ap.add_argument("--count", type=int, default=1)
     ap.add_argument("--timeout", type=float, default=1.0)
     ap.add_argument("--source")
+    ap.add_argument("--sport", type=int, default=0)
     a = ap.parse_args()
     if a.count < 1 or a.count > 100000 or a.timeout <= 0:
         ap.error("bad --count or --timeout")
     fam = family_of(a.host)
     fn = try_tcp if a.proto == "tcp" else try_udp
     for _ in range(a.count):
-        print(fn(fam, a.host, a.port, a.timeout, a.source), flush=True)
+        print(fn(fam, a.host, a.port, a.timeout, a.source, a.sport), flush=True)
     return 0
 
 

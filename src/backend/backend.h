@@ -26,6 +26,7 @@ struct backend_stats {
 
 struct backend_ops {
 	const char *name;
+	bool programs_kernel;	/* true: the daemon also cleans conntrack */
 	/* Returns 0 or -errno. */
 	int (*init)(struct backend *b);
 	/* Make the kernel (or output) match @rs. @full forces a complete

@@ -974,6 +974,7 @@ static int nft_dump(struct backend *b, const struct ruleset *rs, FILE *out)
 
 const struct backend_ops backend_nft_ops = {
 	.name = "nftables",
+	.programs_kernel = true,
 	.init = nft_init,
 	.sync = nft_sync,
 	.dump = nft_dump,

@@ -1,0 +1,192 @@
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <libnetfilter_conntrack/libnetfilter_conntrack.h>
+#include "conntrack.h"
+#include "log.h"
+
+/* One thing to clean: flows of @proto to one of the frontends of @p that
+ * were DNATed to @ep (stale endpoint), or, with ep == NULL, every flow to
+ * those frontends (Service that got its first endpoints). */
+struct target {
+	const struct svc_port *p;
+	const struct model_endpoint *ep;
+};
+
+struct work {
+	struct target *v;
+	size_t n, cap;
+	struct nf_conntrack **del;
+	size_t n_del, cap_del;
+	int family;
+	int err;
+};
+
+static bool connectionless(enum l4proto p)
+{
+	return p == L4_UDP || p == L4_SCTP;
+}
+
+static int add_target(struct work *w, const struct svc_port *p, const struct model_endpoint *ep)
+{
+	if (w->n == w->cap) {
+		size_t cap = w->cap ? w->cap * 2 : 16;
+		struct target *v = realloc(w->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		w->v = v;
+		w->cap = cap;
+	}
+	w->v[w->n].p = p;
+	w->v[w->n].ep = ep;
+	w->n++;
+	return 0;
+}
+
+static bool has_endpoint(const struct svc_port *p, const struct model_endpoint *e)
+{
+	for (size_t i = 0; i < p->n_endpoints; i++)
+		if (!ip_addr_cmp(&p->endpoints[i].addr, &e->addr) && p->endpoints[i].port == e->port)
+			return true;
+	return false;
+}
+
+static int collect_targets(struct work *w, const struct model *old, const struct model *new)
+{
+	int err = 0;
+
+	/* endpoints of @old no longer used by the same ServicePort */
+	for (size_t i = 0; i < old->n && !err; i++) {
+		const struct svc_port *op = &old->ports[i];
+		const struct svc_port *np;
+
+		if (!connectionless(op->proto))
+			continue;
+		np = model_find(new, op->id);
+		for (size_t j = 0; j < op->n_endpoints && !err; j++)
+			if (!np || !has_endpoint(np, &op->endpoints[j]))
+				err = add_target(w, op, &op->endpoints[j]);
+	}
+	/* ServicePorts that now have endpoints and had none */
+	for (size_t i = 0; i < new->n && !err; i++) {
+		const struct svc_port *np = &new->ports[i];
+		const struct svc_port *op;
+
+		if (!connectionless(np->proto) || !np->n_endpoints)
+			continue;
+		op = model_find(old, np->id);
+		if (!op || !op->n_endpoints)
+			err = add_target(w, np, NULL);
+	}
+	return err;
+}
+
+static bool addr_eq(const struct nf_conntrack *ct, int attr4, int attr6,
+		    const struct ip_addr *a)
+{
+	if (a->family == AF_INET)
+		return nfct_get_attr_u32(ct, attr4) == a->v4.s_addr;
+	return !memcmp(nfct_get_attr(ct, attr6), &a->v6, 16);
+}
+
+/* Is @ct a flow to one of @p's frontends? */
+static bool to_frontend(const struct nf_conntrack *ct, const struct svc_port *p)
+{
+	uint16_t dport = ntohs(nfct_get_attr_u16(ct, ATTR_ORIG_PORT_DST));
+
+	if (p->node_port && dport == p->node_port)
+		return true;
+	if (dport != p->port)
+		return false;
+	if (addr_eq(ct, ATTR_ORIG_IPV4_DST, ATTR_ORIG_IPV6_DST, &p->cluster_ip))
+		return true;
+	for (size_t i = 0; i < p->n_external; i++)
+		if (addr_eq(ct, ATTR_ORIG_IPV4_DST, ATTR_ORIG_IPV6_DST, &p->external[i]))
+			return true;
+	return false;
+}
+
+static bool matches(const struct nf_conntrack *ct, const struct target *t)
+{
+	if (nfct_get_attr_u8(ct, ATTR_ORIG_L4PROTO) != l4proto_number(t->p->proto))
+		return false;
+	if (!to_frontend(ct, t->p))
+		return false;
+	if (!t->ep)
+		return true;
+	/* DNATed to the endpoint: the reply comes from it */
+	return addr_eq(ct, ATTR_REPL_IPV4_SRC, ATTR_REPL_IPV6_SRC, &t->ep->addr) &&
+	       ntohs(nfct_get_attr_u16(ct, ATTR_REPL_PORT_SRC)) == t->ep->port;
+}
+
+static int on_flow(enum nf_conntrack_msg_type type, struct nf_conntrack *ct, void *data)
+{
+	struct work *w = data;
+
+	for (size_t i = 0; i < w->n; i++) {
+		if (!matches(ct, &w->v[i]))
+			continue;
+		if (w->n_del == w->cap_del) {
+			size_t cap = w->cap_del ? w->cap_del * 2 : 16;
+			struct nf_conntrack **v = realloc(w->del, cap * sizeof(*v));
+
+			if (!v) {
+				w->err = -ENOMEM;
+				return NFCT_CB_STOP;
+			}
+			w->del = v;
+			w->cap_del = cap;
+		}
+		w->del[w->n_del] = nfct_clone(ct);
+		if (w->del[w->n_del])
+			w->n_del++;
+		break;
+	}
+	return NFCT_CB_CONTINUE;
+}
+
+int conntrack_reconcile(const struct model *old, const struct model *new, int family)
+{
+	struct work w = { .family = family };
+	struct nfct_handle *h = NULL;
+	uint32_t fam = family;
+	int deleted = 0, err;
+
+	err = collect_targets(&w, old, new);
+	if (err || !w.n)
+		goto out;
+	h = nfct_open(CONNTRACK, 0);
+	if (!h) {
+		err = -errno;
+		log_err("conntrack: %s", strerror(errno));
+		goto out;
+	}
+	nfct_callback_register(h, NFCT_T_ALL, on_flow, &w);
+	if (nfct_query(h, NFCT_Q_DUMP, &fam) < 0) {
+		err = -errno;
+		log_err("conntrack: reading the table: %s", strerror(errno));
+		goto out;
+	}
+	nfct_callback_unregister(h);
+	for (size_t i = 0; i < w.n_del; i++) {
+		if (nfct_query(h, NFCT_Q_DESTROY, w.del[i]) == 0)
+			deleted++;
+		else if (errno != ENOENT)	/* already gone is fine */
+			log_err("conntrack: deleting a flow: %s", strerror(errno));
+	}
+	log_v(2, "conntrack: %zu stale UDP/SCTP targets, %d flows deleted", w.n, deleted);
+out:
+	if (h)
+		nfct_close(h);
+	for (size_t i = 0; i < w.n_del; i++)
+		nfct_destroy(w.del[i]);
+	free(w.del);
+	free(w.v);
+	if (!err && w.err)
+		err = w.err;
+	return err ? err : deleted;
+}
