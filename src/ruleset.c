@@ -44,6 +44,9 @@ void ruleset_free(struct ruleset *rs)
 	free(rs->chains);
 	for (int i = 0; i < MAP_COUNT; i++)
 		free(rs->maps[i].elems);
+	for (size_t i = 0; i < rs->n_sets; i++)
+		free(rs->sets[i].name);
+	free(rs->sets);
 	free(rs->table);
 	memset(rs, 0, sizeof(*rs));
 }
@@ -217,53 +220,126 @@ static const char *chain_name_of(const struct ruleset *rs, const char *name)
 	return c ? c->name : NULL;
 }
 
-/* ep- chains and the svc- chain of one ServicePort. */
-static int build_service_chains(struct ruleset *rs, const struct svc_port *p,
-				const struct ruleset_config *cfg, struct chain **svc_out)
+/* Balance over the endpoints @idx[0..n) of @p at the end of chain @c:
+ * affinity first (a client known to an endpoint's set goes back to it),
+ * then strict round-robin; no endpoint: drop. */
+static int add_balancing(struct chain *c, const struct svc_port *p, const char *const *ep_names,
+			 const char *const *aff_names, const size_t *idx, size_t n)
+{
+	int err = 0;
+
+	if (!n)
+		return RULE(c, { .kind = ST_DROP });
+	for (size_t i = 0; p->affinity_client_ip && i < n; i++)
+		err |= RULE(c, { .kind = ST_SADDR_IN_SET, .name = aff_names[idx[i]] },
+			    { .kind = ST_GOTO, .name = ep_names[idx[i]] });
+	for (size_t i = 0; i + 1 < n; i++)
+		err |= RULE(c, { .kind = ST_NUMGEN_EQ, .a = n - i, .b = 0 },
+			    { .kind = ST_GOTO, .name = ep_names[idx[i]] });
+	err |= RULE(c, { .kind = ST_GOTO, .name = ep_names[idx[n - 1]] });
+	return err;
+}
+
+static const char *set_add(struct ruleset *rs, char *name, uint32_t timeout)
+{
+	if (!name)
+		return NULL;
+	if (rs->n_sets == rs->cap_sets) {
+		size_t cap = rs->cap_sets ? rs->cap_sets * 2 : 16;
+		struct addr_set *v = realloc(rs->sets, cap * sizeof(*v));
+
+		if (!v) {
+			free(name);
+			return NULL;
+		}
+		rs->sets = v;
+		rs->cap_sets = cap;
+	}
+	rs->sets[rs->n_sets].name = name;
+	rs->sets[rs->n_sets].timeout = timeout;
+	return rs->sets[rs->n_sets++].name;
+}
+
+/* One chain per endpoint (hairpin mark, affinity update, DNAT); fills
+ * @ep_names and, with affinity, @aff_names. */
+static int build_endpoint_chains(struct ruleset *rs, const struct svc_port *p,
+				 const char **ep_names, const char **aff_names)
 {
 	const char *mark = chain_name_of(rs, CH_MARK_MASQ);
-	struct chain *svc, *ep;
-	const char **ep_names;
 	char buf[INET6_ADDRSTRLEN];
 	int err = 0;
 
-	ep_names = calloc(p->n_endpoints, sizeof(*ep_names));
-	if (!ep_names)
-		return -ENOMEM;
 	for (size_t i = 0; i < p->n_endpoints; i++) {
 		const struct model_endpoint *e = &p->endpoints[i];
+		const char *addr = ip_addr_str(&e->addr, buf, sizeof(buf));
+		struct chain *ep = chain_add(rs, xasprintf("ep-%s/%s/%u", p->id, addr, e->port));
 
-		ep = chain_add(rs, xasprintf("ep-%s/%s/%u", p->id,
-					     ip_addr_str(&e->addr, buf, sizeof(buf)), e->port));
-		if (!ep) {
-			free(ep_names);
+		if (!ep)
 			return -ENOMEM;
-		}
 		ep_names[i] = ep->name;
 		/* hairpin: an endpoint reaching itself through the Service */
 		err |= RULE(ep, { .kind = ST_SADDR_EQ, .ip = e->addr },
 			    { .kind = ST_JUMP, .name = mark });
+		if (p->affinity_client_ip) {
+			aff_names[i] = set_add(rs, xasprintf("aff-%s/%s/%u", p->id, addr, e->port),
+					       p->affinity_timeout);
+			if (!aff_names[i])
+				return -ENOMEM;
+			err |= RULE(ep, { .kind = ST_SET_UPDATE_SADDR, .name = aff_names[i] });
+		}
 		err |= RULE(ep, { .kind = ST_L4PROTO_EQ, .a = l4proto_number(p->proto) },
 			    { .kind = ST_DNAT, .ip = e->addr, .a = e->port });
 	}
-	svc = chain_add(rs, xasprintf("svc-%s", p->id));
-	if (!svc) {
-		free(ep_names);
+	return err ? -ENOMEM : 0;
+}
+
+/* ext- chain: external traffic (NodePort, externalIPs, LoadBalancer IPs). */
+static int build_external_chain(struct ruleset *rs, const struct svc_port *p,
+				const struct ruleset_config *cfg, const struct chain *svc,
+				const char *const *ep_names, const char *const *aff_names,
+				const size_t *all, const size_t *local, size_t n_local,
+				struct chain **out)
+{
+	const char *mark = chain_name_of(rs, CH_MARK_MASQ);
+	struct chain *ext = chain_add(rs, xasprintf("ext-%s", p->id));
+	int err = 0;
+
+	if (!ext)
 		return -ENOMEM;
+	*out = ext;
+	if (p->external_policy == POLICY_CLUSTER) {
+		/* masqueraded, so replies come back through this node */
+		err |= RULE(ext, { .kind = ST_JUMP, .name = mark });
+		if (p->internal_policy == POLICY_CLUSTER)
+			err |= RULE(ext, { .kind = ST_GOTO, .name = svc->name });
+		else
+			err |= add_balancing(ext, p, ep_names, aff_names, all, p->n_endpoints);
+		return err ? -ENOMEM : 0;
 	}
-	if (cfg->masquerade_all)
-		err |= RULE(svc, { .kind = ST_JUMP, .name = mark });
-	else if (cfg->cluster_cidr.family == cfg->family)
-		err |= RULE(svc, { .kind = ST_DADDR_EQ, .ip = p->cluster_ip },
-			    { .kind = ST_SADDR_NOT_PREFIX, .ip = cfg->cluster_cidr,
-			      .a = cfg->cluster_cidr_len },
-			    { .kind = ST_JUMP, .name = mark });
-	for (size_t i = 0; i + 1 < p->n_endpoints; i++)
-		err |= RULE(svc, { .kind = ST_NUMGEN_EQ, .a = p->n_endpoints - i, .b = 0 },
-			    { .kind = ST_GOTO, .name = ep_names[i] });
-	err |= RULE(svc, { .kind = ST_GOTO, .name = ep_names[p->n_endpoints - 1] });
-	free(ep_names);
-	*svc_out = svc;
+	/* eTP=Local: pods and the node itself are cluster traffic; others keep
+	 * their source address and only reach endpoints on this node */
+	if (cfg->cluster_cidr.family == cfg->family)
+		err |= RULE(ext, { .kind = ST_SADDR_PREFIX, .ip = cfg->cluster_cidr,
+				   .a = cfg->cluster_cidr_len },
+			    { .kind = ST_GOTO, .name = svc->name });
+	err |= RULE(ext, { .kind = ST_FIB_SADDR_LOCAL }, { .kind = ST_JUMP, .name = mark });
+	err |= RULE(ext, { .kind = ST_FIB_SADDR_LOCAL }, { .kind = ST_GOTO, .name = svc->name });
+	err |= add_balancing(ext, p, ep_names, aff_names, local, n_local);
+	return err ? -ENOMEM : 0;
+}
+
+static int add_no_endpoint_elems(struct ruleset *rs, const struct svc_port *p)
+{
+	const char *rej = chain_name_of(rs, CH_REJECT);
+	uint8_t proto = l4proto_number(p->proto);
+	int err = 0;
+
+	err |= elem_add(&rs->maps[MAP_NO_ENDPOINT_SERVICES], &p->cluster_ip, proto, p->port, rej);
+	for (size_t i = 0; i < p->n_external; i++)
+		err |= elem_add(&rs->maps[MAP_NO_ENDPOINT_SERVICES], &p->external[i], proto,
+				p->port, rej);
+	if (p->node_port)
+		err |= elem_add(&rs->maps[MAP_NO_ENDPOINT_NODEPORTS], NULL, proto, p->node_port, rej);
 	return err ? -ENOMEM : 0;
 }
 
@@ -271,46 +347,62 @@ static int build_port(struct ruleset *rs, const struct svc_port *p,
 		      const struct ruleset_config *cfg)
 {
 	const char *mark = chain_name_of(rs, CH_MARK_MASQ);
-	const char *rej = chain_name_of(rs, CH_REJECT);
 	uint8_t proto = l4proto_number(p->proto);
-	bool external = p->node_port || p->n_external;
-	struct chain *svc = NULL, *ext = NULL;
-	const char *ext_target;
-	int err = 0;
+	const char **ep_names = NULL, **aff_names = NULL;
+	size_t *all = NULL, *local = NULL, n_local = 0;
+	struct chain *svc, *ext;
+	int err = -ENOMEM;
 
-	if (!p->n_endpoints) {
-		err |= elem_add(&rs->maps[MAP_NO_ENDPOINT_SERVICES], &p->cluster_ip,
-				proto, p->port, rej);
-		for (size_t i = 0; i < p->n_external; i++)
-			err |= elem_add(&rs->maps[MAP_NO_ENDPOINT_SERVICES],
-					&p->external[i], proto, p->port, rej);
-		if (p->node_port)
-			err |= elem_add(&rs->maps[MAP_NO_ENDPOINT_NODEPORTS], NULL,
-					proto, p->node_port, rej);
-		return err ? -ENOMEM : 0;
+	if (!p->n_endpoints)
+		return add_no_endpoint_elems(rs, p);
+	ep_names = calloc(p->n_endpoints, sizeof(*ep_names));
+	aff_names = calloc(p->n_endpoints, sizeof(*aff_names));
+	all = calloc(p->n_endpoints, sizeof(*all));
+	local = calloc(p->n_endpoints, sizeof(*local));
+	if (!ep_names || !aff_names || !all || !local)
+		goto out;
+	for (size_t i = 0; i < p->n_endpoints; i++) {
+		all[i] = i;
+		if (p->endpoints[i].local)
+			local[n_local++] = i;
 	}
-	err = build_service_chains(rs, p, cfg, &svc);
+	err = build_endpoint_chains(rs, p, ep_names, aff_names);
 	if (err)
-		return err;
-	err |= elem_add(&rs->maps[MAP_SERVICE_IPS], &p->cluster_ip, proto, p->port,
-			svc->name);
-	if (!external)
-		return err ? -ENOMEM : 0;
-
-	/* external traffic (eTP=Cluster) is masqueraded so replies come back
-	 * through this node */
-	ext = chain_add(rs, xasprintf("ext-%s", p->id));
-	if (!ext)
-		return -ENOMEM;
-	err |= RULE(ext, { .kind = ST_JUMP, .name = mark });
-	err |= RULE(ext, { .kind = ST_GOTO, .name = svc->name });
-	ext_target = ext->name;
+		goto out;
+	err = -ENOMEM;
+	svc = chain_add(rs, xasprintf("svc-%s", p->id));
+	if (!svc)
+		goto out;
+	err = 0;
+	if (cfg->masquerade_all)
+		err |= RULE(svc, { .kind = ST_JUMP, .name = mark });
+	else if (cfg->cluster_cidr.family == cfg->family)
+		err |= RULE(svc, { .kind = ST_DADDR_EQ, .ip = p->cluster_ip },
+			    { .kind = ST_SADDR_NOT_PREFIX, .ip = cfg->cluster_cidr,
+			      .a = cfg->cluster_cidr_len },
+			    { .kind = ST_JUMP, .name = mark });
+	if (p->internal_policy == POLICY_LOCAL)
+		err |= add_balancing(svc, p, ep_names, aff_names, local, n_local);
+	else
+		err |= add_balancing(svc, p, ep_names, aff_names, all, p->n_endpoints);
+	err |= elem_add(&rs->maps[MAP_SERVICE_IPS], &p->cluster_ip, proto, p->port, svc->name);
+	if (err || (!p->node_port && !p->n_external))
+		goto out;
+	err = build_external_chain(rs, p, cfg, svc, ep_names, aff_names, all, local, n_local,
+				   &ext);
+	if (err)
+		goto out;
 	for (size_t i = 0; i < p->n_external; i++)
-		err |= elem_add(&rs->maps[MAP_SERVICE_IPS], &p->external[i], proto,
-				p->port, ext_target);
+		err |= elem_add(&rs->maps[MAP_SERVICE_IPS], &p->external[i], proto, p->port,
+				ext->name);
 	if (p->node_port)
-		err |= elem_add(&rs->maps[MAP_SERVICE_NODEPORTS], NULL, proto,
-				p->node_port, ext_target);
+		err |= elem_add(&rs->maps[MAP_SERVICE_NODEPORTS], NULL, proto, p->node_port,
+				ext->name);
+out:
+	free(ep_names);
+	free(aff_names);
+	free(all);
+	free(local);
 	return err ? -ENOMEM : 0;
 }
 
@@ -374,6 +466,13 @@ static int map_finish(struct map *m)
 	return 0;
 }
 
+static int set_qcmp(const void *a, const void *b)
+{
+	const struct addr_set *x = a, *y = b;
+
+	return strcmp(x->name, y->name);
+}
+
 int ruleset_build(struct ruleset *rs, const struct model *m, const struct ruleset_config *cfg)
 {
 	int err;
@@ -397,6 +496,8 @@ int ruleset_build(struct ruleset *rs, const struct model *m, const struct rulese
 	}
 	qsort(rs->chains + rs->n_fixed, rs->n_chains - rs->n_fixed,
 	      sizeof(*rs->chains), chain_qcmp);
+	if (rs->n_sets)
+		qsort(rs->sets, rs->n_sets, sizeof(*rs->sets), set_qcmp);
 	for (int i = 0; i < MAP_COUNT; i++) {
 		if (map_finish(&rs->maps[i]) < 0) {
 			ruleset_free(rs);
@@ -404,6 +505,15 @@ int ruleset_build(struct ruleset *rs, const struct model *m, const struct rulese
 		}
 	}
 	return 0;
+}
+
+const struct addr_set *ruleset_set(const struct ruleset *rs, const char *name)
+{
+	struct addr_set key = { .name = (char *)name };
+
+	if (!rs->n_sets)
+		return NULL;
+	return bsearch(&key, rs->sets, rs->n_sets, sizeof(key), set_qcmp);
 }
 
 const struct chain *ruleset_chain(const struct ruleset *rs, const char *name)

@@ -14,6 +14,15 @@
  *   per ServicePort  svc-ID (cluster traffic), ext-ID (external traffic:
  *                NodePort, externalIPs, LoadBalancer), ep-ID/ADDR/PORT (one
  *                per endpoint: hairpin mark + DNAT).
+ *   Policies: internalTrafficPolicy Local balances cluster traffic over
+ *   the endpoints on this node only; externalTrafficPolicy Local does the
+ *   same for external traffic, without masquerade (the client's address is
+ *   kept), except traffic from pods (--cluster-cidr) and from this node,
+ *   which is cluster traffic. No usable endpoint for a policy: drop.
+ *   sessionAffinity ClientIP: a set aff-ID/ADDR/PORT per endpoint holds the
+ *   clients it served (timeout = timeoutSeconds, refreshed by each new
+ *   connection); the balancing chain first sends a known client back to its
+ *   endpoint.
  *   Round-robin: rule i of the svc- chain is "numgen inc mod (N-i) == 0 goto
  *   ep-i". Each numgen expression has its own counter that only advances
  *   when the rule is reached, so N connections visit ep-0 .. ep-N-1 in
@@ -42,6 +51,10 @@ enum stmt_kind {
 	ST_SADDR_EQ,		/* ip saddr == ip */
 	ST_SADDR_NOT_PREFIX,	/* ip saddr != ip/a */
 	ST_DADDR_PREFIX,	/* ip daddr ip/a */
+	ST_SADDR_PREFIX,	/* ip saddr ip/a */
+	ST_FIB_SADDR_LOCAL,	/* fib saddr type local */
+	ST_SADDR_IN_SET,	/* ip saddr @name */
+	ST_SET_UPDATE_SADDR,	/* update @name { ip saddr } */
 	ST_MARK_UNSET,		/* meta mark & a == 0 */
 	ST_MARK_OR,		/* meta mark set meta mark | a */
 	ST_MARK_XOR,		/* meta mark set meta mark ^ a */
@@ -82,6 +95,13 @@ struct chain {
 	int priority;
 	size_t n_rules, cap_rules;
 	struct rule *rules;
+};
+
+/* A dynamic set of client addresses: sessionAffinity ClientIP, one per
+ * endpoint of a ServicePort that asks for it. */
+struct addr_set {
+	char *name;
+	uint32_t timeout;	/* seconds */
 };
 
 enum map_kind {
@@ -134,6 +154,8 @@ struct ruleset {
 	struct chain **chains;	/* fixed chains first, then per-ServicePort chains */
 	size_t n_fixed;		/* how many of chains[] are the fixed ones */
 	struct map maps[MAP_COUNT];
+	size_t n_sets, cap_sets;
+	struct addr_set *sets;	/* sorted by name after ruleset_build */
 };
 
 /* Build the ruleset for @m. @rs must be zeroed. Returns 0 or -ENOMEM (then
@@ -144,6 +166,9 @@ void ruleset_free(struct ruleset *rs);
 /* Chain lookup by name (binary search over the per-ServicePort chains,
  * linear over the fixed ones). NULL when absent. */
 const struct chain *ruleset_chain(const struct ruleset *rs, const char *name);
+
+/* Set lookup by name; NULL when absent. */
+const struct addr_set *ruleset_set(const struct ruleset *rs, const char *name);
 
 /* true when both chains hold the same rules. */
 bool chain_rules_equal(const struct chain *a, const struct chain *b);

@@ -4,7 +4,7 @@
 Usage: pod-server.py [--port 8080] [--port-udp PORT] NAME=IP [NAME=IP ...]
 
 For every NAME=IP it binds TCP and UDP on IP:port (UDP on --port-udp if
-given). TCP: on accept, send "NAME\\n" and close. UDP: answer every datagram
+given). TCP: on accept, send "NAME\\nfrom PEER-IP\\n" and close. UDP: answer every datagram
 with "NAME\\n". Runs until killed; logs to stderr only.
 """
 
@@ -58,7 +58,7 @@ def main():
                         c, peer = s.accept()
                         try:
                             c.settimeout(1)
-                            c.sendall(reply)
+                            c.sendall(reply + ("from %s\n" % peer[0]).encode())
                             c.shutdown(socket.SHUT_WR)
                         except OSError:
                             pass
@@ -67,7 +67,7 @@ def main():
                         log("%s tcp from %s:%d" % (name, peer[0], peer[1]))
                     else:
                         _, peer = s.recvfrom(65535)
-                        s.sendto(reply, peer)
+                        s.sendto(reply + ("from %s\n" % peer[0]).encode(), peer)
                         log("%s udp from %s:%d" % (name, peer[0], peer[1]))
                 except (BlockingIOError, InterruptedError):
                     pass

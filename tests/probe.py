@@ -2,7 +2,7 @@
 """Bounded TCP/UDP probe.
 
 Usage: probe.py tcp|udp HOST PORT [--count N] [--timeout SEC] [--source IP]
-                [--sport PORT]
+                [--sport PORT] [--peer]
 
 --sport binds every try to one source port (SO_REUSEADDR): for UDP, all
 tries are then one conntrack flow, as a long-lived client (DNS resolver)
@@ -35,10 +35,17 @@ def classify(e):
     return "ERROR %s" % errno.errorcode.get(n, str(n))
 
 
+PEER = False   # --peer: also print the "from ADDRESS" line pods send
+
+
 def first_line(data):
     if not data:
         return "EMPTY"
-    return data.split(b"\n", 1)[0].decode("utf-8", "replace").strip() or "EMPTY"
+    lines = data.decode("utf-8", "replace").split("\n")
+    out = lines[0].strip() or "EMPTY"
+    if PEER and len(lines) > 1 and lines[1].startswith("from "):
+        out += " " + lines[1].strip()
+    return out
 
 
 def family_of(host):
@@ -101,9 +108,13 @@ def main():
     ap.add_argument("--timeout", type=float, default=1.0)
     ap.add_argument("--source")
     ap.add_argument("--sport", type=int, default=0)
+    ap.add_argument("--peer", action="store_true",
+                    help='print "NAME from ADDRESS": the source the pod saw')
     a = ap.parse_args()
     if a.count < 1 or a.count > 100000 or a.timeout <= 0:
         ap.error("bad --count or --timeout")
+    global PEER
+    PEER = a.peer
     fam = family_of(a.host)
     fn = try_tcp if a.proto == "tcp" else try_udp
     for _ in range(a.count):

@@ -51,13 +51,13 @@
 
 enum msg_op {
 	OP_BATCH, OP_NEWTABLE, OP_DELTABLE, OP_NEWCHAIN, OP_FLUSHCHAIN, OP_DELCHAIN,
-	OP_NEWSET, OP_NEWRULE, OP_NEWELEM, OP_DELELEM,
+	OP_NEWSET, OP_DELSET, OP_NEWRULE, OP_NEWELEM, OP_DELELEM,
 };
 
 static const char *const op_names[] = {
 	[OP_BATCH] = "batch", [OP_NEWTABLE] = "add table", [OP_DELTABLE] = "delete table",
 	[OP_NEWCHAIN] = "add chain", [OP_FLUSHCHAIN] = "flush chain",
-	[OP_DELCHAIN] = "delete chain", [OP_NEWSET] = "add map", [OP_NEWRULE] = "add rule to chain",
+	[OP_DELCHAIN] = "delete chain", [OP_NEWSET] = "add set", [OP_DELSET] = "delete set", [OP_NEWRULE] = "add rule to chain",
 	[OP_NEWELEM] = "add elements to map", [OP_DELELEM] = "delete elements from map",
 };
 
@@ -240,14 +240,16 @@ static int e_bitwise(struct nftnl_rule *r, const void *mask, const void *xor, ui
 	return 0;
 }
 
-static int e_lookup(struct nftnl_rule *r, const char *set)
+/* Lookup of register 1 in @set; @vmap: the result is the verdict. */
+static int e_lookup(struct nftnl_rule *r, const char *set, bool vmap)
 {
 	struct nftnl_expr *e = expr("lookup");
 
 	if (!e)
 		return -ENOMEM;
 	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_DREG, NFT_REG_VERDICT);
+	if (vmap)
+		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_DREG, NFT_REG_VERDICT);
 	nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, set);
 	add_expr(r, e);
 	return 0;
@@ -320,13 +322,13 @@ static int stmt_exprs(struct nftnl_rule *r, const struct stmt *s, int family)
 		err |= e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, daddr_off(family), alen, NFT_REG_1);
 		err |= e_meta_load(r, NFT_META_L4PROTO, proto_reg);
 		err |= e_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, proto_reg + 1);
-		err |= e_lookup(r, s->name);
+		err |= e_lookup(r, s->name, true);
 		break;
 	}
 	case ST_PORT_VMAP:
 		err |= e_meta_load(r, NFT_META_L4PROTO, NFT_REG_1);
 		err |= e_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG32_01);
-		err |= e_lookup(r, s->name);
+		err |= e_lookup(r, s->name, true);
 		break;
 	case ST_FIB_DADDR_LOCAL: {
 		struct nftnl_expr *e = expr("fib");
@@ -339,6 +341,36 @@ static int stmt_exprs(struct nftnl_rule *r, const struct stmt *s, int family)
 		nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_DREG, NFT_REG_1);
 		add_expr(r, e);
 		err |= e_cmp(r, NFT_CMP_EQ, &local, 4);
+		break;
+	}
+	case ST_FIB_SADDR_LOCAL: {
+		struct nftnl_expr *e = expr("fib");
+		uint32_t local = RTN_LOCAL_TYPE;
+
+		if (!e)
+			return -ENOMEM;
+		nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_FLAGS, NFTA_FIB_F_SADDR);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_RESULT, NFT_FIB_RESULT_ADDRTYPE);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_DREG, NFT_REG_1);
+		add_expr(r, e);
+		err |= e_cmp(r, NFT_CMP_EQ, &local, 4);
+		break;
+	}
+	case ST_SADDR_IN_SET:
+		err |= e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, saddr_off(family), alen, NFT_REG_1);
+		err |= e_lookup(r, s->name, false);
+		break;
+	case ST_SET_UPDATE_SADDR: {
+		struct nftnl_expr *e;
+
+		err |= e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, saddr_off(family), alen, NFT_REG_1);
+		e = expr("dynset");
+		if (!e)
+			return -ENOMEM;
+		nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_OP, NFT_DYNSET_OP_UPDATE);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_SREG_KEY, NFT_REG_1);
+		nftnl_expr_set_str(e, NFTNL_EXPR_DYNSET_SET_NAME, s->name);
+		add_expr(r, e);
 		break;
 	}
 	case ST_DADDR_NOT_LOOPBACK:
@@ -362,9 +394,10 @@ static int stmt_exprs(struct nftnl_rule *r, const struct stmt *s, int family)
 		err |= e_cmp(r, NFT_CMP_EQ, s->ip.bytes, alen);
 		break;
 	case ST_SADDR_NOT_PREFIX:
+	case ST_SADDR_PREFIX:
 	case ST_DADDR_PREFIX: {
 		uint8_t mask[16], zero[16] = { 0 }, net[16];
-		bool src = s->kind == ST_SADDR_NOT_PREFIX;
+		bool src = s->kind != ST_DADDR_PREFIX;
 
 		prefix_mask(mask, alen, s->a);
 		for (uint32_t i = 0; i < alen; i++)
@@ -372,7 +405,7 @@ static int stmt_exprs(struct nftnl_rule *r, const struct stmt *s, int family)
 		err |= e_payload(r, NFT_PAYLOAD_NETWORK_HEADER,
 				 src ? saddr_off(family) : daddr_off(family), alen, NFT_REG_1);
 		err |= e_bitwise(r, mask, zero, alen);
-		err |= e_cmp(r, src ? NFT_CMP_NEQ : NFT_CMP_EQ, net, alen);
+		err |= e_cmp(r, s->kind == ST_SADDR_NOT_PREFIX ? NFT_CMP_NEQ : NFT_CMP_EQ, net, alen);
 		break;
 	}
 	case ST_MARK_UNSET: {
@@ -625,6 +658,35 @@ static void put_set(struct batch *bt, const struct map *m, uint32_t id)
 	nftnl_set_free(s);
 }
 
+static void put_addr_set(struct batch *bt, const struct addr_set *as, uint16_t type, uint32_t id)
+{
+	struct nftnl_set *s = nftnl_set_alloc();
+	struct nlmsghdr *nlh;
+
+	if (!s) {
+		bt->err = -ENOMEM;
+		return;
+	}
+	nftnl_set_set_str(s, NFTNL_SET_TABLE, bt->table);
+	nftnl_set_set_str(s, NFTNL_SET_NAME, as->name);
+	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, bt->family);
+	if (type == NFT_MSG_NEWSET) {
+		nftnl_set_set_u32(s, NFTNL_SET_ID, id);
+		nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_TIMEOUT | NFT_SET_EVAL);
+		nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE,
+				  bt->family == AF_INET6 ? TYPE_IP6ADDR : TYPE_IPADDR);
+		nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, addr_len(bt->family));
+		nftnl_set_set_u64(s, NFTNL_SET_TIMEOUT, (uint64_t)as->timeout * 1000);
+	}
+	nlh = msg_start(bt, type, type == NFT_MSG_NEWSET ? NLM_F_CREATE : 0, 4096,
+			type == NFT_MSG_NEWSET ? OP_NEWSET : OP_DELSET, as->name);
+	if (nlh) {
+		nftnl_set_nlmsg_build_payload(nlh, s);
+		msg_end(bt, nlh);
+	}
+	nftnl_set_free(s);
+}
+
 /* Send elements @v[0..n) of @m in messages of ELEMS_PER_MSG. */
 static void put_elems(struct batch *bt, const struct map *m, const struct map_elem *const *v,
 		      size_t n, bool add)
@@ -697,6 +759,8 @@ static void build_full(struct batch *bt, const struct ruleset *rs)
 		put_chain(bt, rs->chains[i], NFT_MSG_NEWCHAIN, OP_NEWCHAIN);
 	for (int i = 0; i < MAP_COUNT; i++)
 		put_set(bt, &rs->maps[i], i + 1);
+	for (size_t i = 0; i < rs->n_sets; i++)
+		put_addr_set(bt, &rs->sets[i], NFT_MSG_NEWSET, MAP_COUNT + 1 + i);
 	for (int i = 0; i < MAP_COUNT; i++)
 		put_all_elems(bt, &rs->maps[i]);
 	for (size_t i = 0; i < rs->n_chains; i++)
@@ -748,7 +812,10 @@ static void build_delta(struct batch *bt, const struct ruleset *old, const struc
 	static const char *const del_order[] = { "ext-", "svc-", "ep-" };
 	size_t i, j;
 
-	/* new chains first (empty), so rules and elements can target them */
+	/* new sets and chains first (empty), so rules and elements can use them */
+	for (j = 0; j < new->n_sets; j++)
+		if (!ruleset_set(old, new->sets[j].name))
+			put_addr_set(bt, &new->sets[j], NFT_MSG_NEWSET, MAP_COUNT + 1 + j);
 	for (j = new->n_fixed; j < new->n_chains; j++)
 		if (!ruleset_chain(old, new->chains[j]->name))
 			put_chain(bt, new->chains[j], NFT_MSG_NEWCHAIN, OP_NEWCHAIN);
@@ -779,6 +846,10 @@ static void build_delta(struct batch *bt, const struct ruleset *old, const struc
 			if (has_prefix(old->chains[i]->name, del_order[p]) &&
 			    !ruleset_chain(new, old->chains[i]->name))
 				put_chain(bt, old->chains[i], NFT_MSG_DELCHAIN, OP_DELCHAIN);
+	/* stale sets once the rules using them are gone */
+	for (i = 0; i < old->n_sets; i++)
+		if (!ruleset_set(new, old->sets[i].name))
+			put_addr_set(bt, &old->sets[i], NFT_MSG_DELSET, 0);
 out:
 	for (int m = 0; m < MAP_COUNT; m++) {
 		free(del[m]);
@@ -892,6 +963,19 @@ static void batch_free(struct batch *bt)
 	free(bt->info);
 }
 
+/* A set kept its name but changed its timeout: the rules using it would
+ * keep it busy, so such a change is sent as a full replacement. */
+static bool sets_changed(const struct ruleset *old, const struct ruleset *new)
+{
+	for (size_t i = 0; i < new->n_sets; i++) {
+		const struct addr_set *o = ruleset_set(old, new->sets[i].name);
+
+		if (o && o->timeout != new->sets[i].timeout)
+			return true;
+	}
+	return false;
+}
+
 /* Take over @rs as the committed state (after a successful sync). */
 static void commit(struct nft_priv *p, struct ruleset *rs)
 {
@@ -908,7 +992,7 @@ static int nft_sync(struct backend *b, struct ruleset *rs, bool full)
 	struct batch bt = { .family = b->family, .table = b->table };
 	int err;
 
-	full = full || !p->have_committed;
+	full = full || !p->have_committed || sets_changed(&p->committed, rs);
 	bt.seq0 = bt.seq = p->seq;
 	batch_begin(&bt);
 	if (full)

@@ -50,6 +50,18 @@ static void print_stmt(const struct stmt *s, int family, FILE *out)
 	case ST_DADDR_PREFIX:
 		fprintf(out, "%s daddr %s/%u", fam, ip_addr_str(&s->ip, buf, sizeof(buf)), s->a);
 		break;
+	case ST_SADDR_PREFIX:
+		fprintf(out, "%s saddr %s/%u", fam, ip_addr_str(&s->ip, buf, sizeof(buf)), s->a);
+		break;
+	case ST_FIB_SADDR_LOCAL:
+		fputs("fib saddr type local", out);
+		break;
+	case ST_SADDR_IN_SET:
+		fprintf(out, "%s saddr @%s", fam, s->name);
+		break;
+	case ST_SET_UPDATE_SADDR:
+		fprintf(out, "update @%s { %s saddr }", s->name, fam);
+		break;
 	case ST_MARK_UNSET:
 		fprintf(out, "meta mark & 0x%08x == 0x00000000", s->a);
 		break;
@@ -145,6 +157,12 @@ static void print_map(const struct map *m, int family, FILE *out)
 	fputs("\t}\n", out);
 }
 
+static void print_set(const struct addr_set *set, int family, FILE *out)
+{
+	fprintf(out, "\tset %s {\n\t\ttype %s\n\t\tflags dynamic,timeout\n\t\ttimeout %us\n\t}\n",
+		set->name, family == AF_INET6 ? "ipv6_addr" : "ipv4_addr", set->timeout);
+}
+
 int ruleset_print(const struct ruleset *rs, FILE *out)
 {
 	const char *fam = family_name(rs->family);
@@ -155,6 +173,8 @@ int ruleset_print(const struct ruleset *rs, FILE *out)
 	fprintf(out, "table %s %s {\n", fam, rs->table);
 	for (int i = 0; i < MAP_COUNT; i++)
 		print_map(&rs->maps[i], rs->family, out);
+	for (size_t i = 0; i < rs->n_sets; i++)
+		print_set(&rs->sets[i], rs->family, out);
 	for (size_t i = 0; i < rs->n_chains; i++)
 		print_chain(rs->chains[i], rs->family, out);
 	fputs("}\n", out);

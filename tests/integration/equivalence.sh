@@ -32,19 +32,26 @@ done
 	knp_slice default web-1 web 8080 198.18.2.11 198.18.2.12 198.18.2.13 --port-name http
 	knp_service default dns 198.19.0.53 53 --port-name dns --udp
 	knp_service default sctp 198.19.0.54 9999 --port-name s
+	knp_service default sticky 198.19.0.55 80 --port-name http --session-affinity --nodeport 30055
+	knp_slice default sticky-1 sticky 8080 198.18.2.11 198.18.2.12 --port-name http
+	knp_service default local 198.19.0.56 80 --port-name http --type LoadBalancer --nodeport 30056 --external-traffic-policy Local --internal-traffic-policy Local
+	knp_slice default local-1 local 8080 198.18.2.11 198.18.2.12 --port-name http --node node-1
 } | "$KNP_PYTHON" -c 'import sys, json; print(json.dumps({"kind": "List", "items": [json.loads(l) for l in sys.stdin]}))' \
 	>"$KNP_TMP/own.json"
 # SCTP cannot be expressed by knp_service: patch the protocol in
 sed -i 's/"protocol": "TCP", "port": 9999/"protocol": "SCTP", "port": 9999/' "$KNP_TMP/own.json"
 knp_start_apiserver "${loads[@]}" --load "$KNP_TMP/own.json"
 
-knp_node "$KNP_BIN" dump --master "$APISERVER_URL" >"$KNP_TMP/dump.nft"
+knp_node "$KNP_BIN" dump --master "$APISERVER_URL" --hostname-override node-1 \
+	--cluster-cidr 198.18.0.0/16 >"$KNP_TMP/dump.nft"
 knp_check "dump succeeds" test -s "$KNP_TMP/dump.nft"
 knp_check "the dump holds the fixtures' LoadBalancer ingress IPs" \
 	grep -q '104.155.170.94 . tcp . ' "$KNP_TMP/dump.nft"
+knp_check "the dump holds affinity sets" grep -q 'set aff-default/sticky/tcp/http/198.18.2.11/8080' "$KNP_TMP/dump.nft"
 knp_check "the dump holds an SCTP ServicePort" grep -q '198.19.0.54 . sctp . 9999' "$KNP_TMP/dump.nft"
 
-knp_bg "$NS_NODE" daemon "$KNP_BIN" run --master "$APISERVER_URL" --min-sync-period 0 -v 4
+knp_bg "$NS_NODE" daemon "$KNP_BIN" run --master "$APISERVER_URL" --min-sync-period 0 -v 4 \
+	--hostname-override node-1 --cluster-cidr 198.18.0.0/16
 synced() { grep -q 'full sync: .* committed' "$KNP_TMP/daemon.log"; }
 knp_check "the daemon programs the model" knp_wait_for synced
 knp_in "$NS_B" nft -f "$KNP_TMP/dump.nft"

@@ -133,6 +133,56 @@ static void test_golden_real_loadbalancer_fixture(void **state)
 	store_free(st);
 }
 
+static void test_golden_affinity_and_local_traffic_policies(void **state)
+{
+	struct store *st = store_new();
+	struct ruleset_config rc = default_rc();
+	char *text;
+
+	assert_int_equal(ip_addr_parse("198.18.2.0", &rc.cluster_cidr), 0);
+	rc.cluster_cidr_len = 24;
+	put_json(st, K8S_SERVICE,
+		 "{\"metadata\":{\"namespace\":\"shop\",\"name\":\"sticky\"},\"spec\":{"
+		 "\"clusterIP\":\"198.19.0.55\",\"sessionAffinity\":\"ClientIP\","
+		 "\"sessionAffinityConfig\":{\"clientIP\":{\"timeoutSeconds\":60}},"
+		 "\"ports\":[{\"name\":\"http\",\"port\":80}]}}");
+	put_json(st, K8S_SERVICE,
+		 "{\"metadata\":{\"namespace\":\"shop\",\"name\":\"local\"},\"spec\":{"
+		 "\"type\":\"LoadBalancer\",\"clusterIP\":\"198.19.0.56\","
+		 "\"externalTrafficPolicy\":\"Local\",\"internalTrafficPolicy\":\"Local\","
+		 "\"ports\":[{\"name\":\"http\",\"port\":80,\"nodePort\":30056}]},"
+		 "\"status\":{\"loadBalancer\":{\"ingress\":[{\"ip\":\"198.18.3.100\"}]}}}");
+	put_json(st, K8S_SERVICE,
+		 "{\"metadata\":{\"namespace\":\"shop\",\"name\":\"remote\"},\"spec\":{"
+		 "\"type\":\"NodePort\",\"clusterIP\":\"198.19.0.57\","
+		 "\"externalTrafficPolicy\":\"Local\","
+		 "\"ports\":[{\"name\":\"http\",\"port\":80,\"nodePort\":30057}]}}");
+	for (int i = 0; i < 3; i++) {
+		static const char *const names[] = { "sticky", "local", "remote" };
+		char *json;
+
+		assert_true(asprintf(&json,
+			"{\"metadata\":{\"namespace\":\"shop\",\"name\":\"%s-1\","
+			"\"labels\":{\"kubernetes.io/service-name\":\"%s\"}},\"addressType\":\"IPv4\","
+			"\"ports\":[{\"name\":\"http\",\"port\":8080}],\"endpoints\":["
+			"{\"addresses\":[\"198.18.2.11\"],\"nodeName\":\"%s\"},"
+			"{\"addresses\":[\"198.18.2.12\"],\"nodeName\":\"node-b\"}]}",
+			names[i], names[i], i == 2 ? "node-b" : "node-a") > 0);
+		put_json(st, K8S_ENDPOINT_SLICE, json);
+		free(json);
+	}
+	text = render(st, &rc);
+	expect_golden(text, "affinity-and-local-policies.nft");
+	/* eTP=Local with no endpoint on this node: external traffic drops */
+	assert_non_null(strstr(text, "chain ext-shop/remote/tcp/http {\n"
+			       "\t\tip saddr 198.18.2.0/24 goto svc-shop/remote/tcp/http\n"
+			       "\t\tfib saddr type local jump mark-for-masquerade\n"
+			       "\t\tfib saddr type local goto svc-shop/remote/tcp/http\n"
+			       "\t\tdrop\n"));
+	free(text);
+	store_free(st);
+}
+
 /* Rule i of an N-endpoint chain is "numgen inc mod (N-i) == 0 goto ep-i":
  * simulate the per-rule counters the kernel keeps and check that 3 * N
  * connections visit each endpoint exactly 3 times, in order. */
@@ -254,6 +304,7 @@ int main(void)
 		cmocka_unit_test(test_golden_nodeport_service_and_service_without_endpoints),
 		cmocka_unit_test(test_golden_cluster_cidr_and_nodeport_addresses),
 		cmocka_unit_test(test_golden_real_loadbalancer_fixture),
+		cmocka_unit_test(test_golden_affinity_and_local_traffic_policies),
 		cmocka_unit_test(test_round_robin_chain_visits_endpoints_in_order),
 		cmocka_unit_test(test_service_without_endpoints_is_rejected_not_dnatted),
 		cmocka_unit_test(test_two_services_claiming_one_nodeport_keep_one_element),
