@@ -30,10 +30,10 @@ for n in "${sizes[@]}"; do
 	: >"$KNP_TMP/daemon.log"
 	knp_bg "$NS_NODE" daemon "$KNP_BIN" run --master "$APISERVER_URL" --min-sync-period 0 -v 4
 	pid=$KNP_LAST_PID
-	KNP_WAIT=600 knp_wait_for grep -q 'sync: full' "$KNP_TMP/daemon.log"
+	KNP_WAIT=600 knp_wait_for grep -q 'sync ip6: full' "$KNP_TMP/daemon.log"
 	t0=$(ms_of "$(head -1 "$KNP_TMP/daemon.log" | cut -d' ' -f1)")
-	line=$(grep -m1 'sync: full' "$KNP_TMP/daemon.log")
-	t1=$(ms_of "$(cut -d' ' -f1 <<<"$line")")
+	line=$(grep -m1 'sync ip: full' "$KNP_TMP/daemon.log")
+	t1=$(ms_of "$(grep -m1 'sync ip6: full' "$KNP_TMP/daemon.log" | cut -d' ' -f1)")
 	kernel=$(grep -o '[0-9]* ms$' <<<"$line" | grep -o '[0-9]*')
 	dpid=$(pgrep -P "$pid" -f kube-nftproxy || echo "$pid")
 	[ -r "/proc/$dpid/status" ] || dpid=$pid
@@ -41,8 +41,8 @@ for n in "${sizes[@]}"; do
 	hwm=$(awk '/VmHWM/ {print $2}' "/proc/$dpid/status")
 	# one endpoint moves
 	knp_apply_json "$(knp_slice scale svc-7-1 svc-7 8080 198.18.100.1 --port-name http)"
-	KNP_WAIT=60 knp_wait_for grep -q 'sync: partial' "$KNP_TMP/daemon.log"
-	delta=$(grep -m1 'sync: partial' "$KNP_TMP/daemon.log" | grep -o '[0-9]* ms$' | grep -o '[0-9]*')
+	KNP_WAIT=60 knp_wait_for grep -q 'sync ip: partial' "$KNP_TMP/daemon.log"
+	delta=$(grep -m1 'sync ip: partial' "$KNP_TMP/daemon.log" | grep -o '[0-9]* ms$' | grep -o '[0-9]*')
 	knp_kill "$pid" "$APISERVER_PID"
 	# kube-proxy's layout, same objects, nft -f
 	"$KNP_PYTHON" bench/kube-proxy-layout.py "$n" "$M" >"$KNP_TMP/kp.nft"

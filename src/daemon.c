@@ -18,14 +18,24 @@
 
 #define DUMP_TIMEOUT_MS	30000
 
+/* Dual-stack: each family has its own table, backend and committed state;
+ * one family failing to sync does not hold back the other. */
+static const int families[] = { AF_INET, AF_INET6 };
+#define N_FAMILIES	2
+
+struct family_state {
+	int family;
+	struct backend *backend;
+	struct model committed;	/* the model of the last successful sync */
+	bool need_full;
+};
+
 struct daemon {
 	const struct config *cfg;
 	struct store *store;
 	struct kube_client *client;
-	struct backend *backend;
-	struct model committed;	/* the model of the last successful sync */
+	struct family_state fam[N_FAMILIES];
 	bool dirty;		/* the store changed since the last sync */
-	bool need_full;
 	uint64_t last_sync_ms;
 	uint64_t last_full_ms;
 };
@@ -81,10 +91,10 @@ static void on_object(void *ctx, enum k8s_kind kind, enum k8s_event_type type,
 	d->dirty = true;
 }
 
-static void ruleset_config_of(const struct config *cfg, struct ruleset_config *rc)
+static void ruleset_config_of(const struct config *cfg, int family, struct ruleset_config *rc)
 {
 	memset(rc, 0, sizeof(*rc));
-	rc->family = AF_INET;
+	rc->family = family;
 	rc->table = cfg->table;
 	rc->masquerade_bit = 1u << cfg->masquerade_bit;
 	rc->masquerade_all = cfg->masquerade_all;
@@ -105,16 +115,16 @@ static void ruleset_config_of(const struct config *cfg, struct ruleset_config *r
 	}
 }
 
-/* Store -> model -> ruleset. On success the caller owns both (@m and
- * @rs); on error neither holds anything. Returns 0 or -ENOMEM. */
-static int build(const struct config *cfg, const struct store *st, struct model *m,
-		 struct ruleset *rs)
+/* Store -> model -> ruleset for @family. On success the caller owns both
+ * (@m and @rs); on error neither holds anything. Returns 0 or -ENOMEM. */
+static int build(const struct config *cfg, const struct store *st, int family,
+		 struct model *m, struct ruleset *rs)
 {
-	struct model_config mc = { .family = AF_INET, .node_name = cfg->hostname };
+	struct model_config mc = { .family = family, .node_name = cfg->hostname };
 	struct ruleset_config rc;
 	int err;
 
-	ruleset_config_of(cfg, &rc);
+	ruleset_config_of(cfg, family, &rc);
 	memset(rs, 0, sizeof(*rs));
 	err = model_build(m, st, &mc);
 	if (err)
@@ -125,41 +135,62 @@ static int build(const struct config *cfg, const struct store *st, struct model 
 	return err;
 }
 
-static void sync_now(struct daemon *d, bool full)
+/* Sync one family. Returns 0 or -errno (then its next sync is full). */
+static int sync_family(struct daemon *d, struct family_state *f, bool full)
 {
+	struct backend *b = f->backend;
 	struct ruleset rs;
 	struct model m;
 	uint64_t t0 = now_ms();
 	int err;
 
-	d->last_sync_ms = t0;
-	err = build(d->cfg, d->store, &m, &rs);
+	err = build(d->cfg, d->store, f->family, &m, &rs);
 	if (err) {
-		log_err("sync: building the ruleset: %s", strerror(-err));
-		return;
+		log_err("sync %s: building the ruleset: %s", family_name(f->family), strerror(-err));
+		f->need_full = true;
+		return err;
 	}
-	full = full || d->need_full;
-	err = d->backend->ops->sync(d->backend, &rs, full);
+	full = full || f->need_full;
+	err = b->ops->sync(b, &rs, full);
 	if (err) {
-		log_err("sync: %s backend: %s; the kernel keeps the previous rules, next sync is full",
-			d->backend->ops->name, strerror(-err));
+		log_err("sync %s: %s backend: %s; the kernel keeps the previous rules, next sync is full",
+			family_name(f->family), b->ops->name, strerror(-err));
 		ruleset_free(&rs);
 		model_free(&m);
-		d->need_full = true;
-		return;
+		f->need_full = true;
+		return err;
 	}
-	d->dirty = false;
-	d->need_full = false;
-	if (full)
-		d->last_full_ms = d->last_sync_ms;
-	log_v(2, "sync: %s, %zu service ports, %zu messages, %zu bytes, %llu ms",
-	      d->backend->stats.last_full ? "full" : "partial", m.n,
-	      d->backend->stats.last_messages, d->backend->stats.last_bytes,
+	f->need_full = false;
+	log_v(2, "sync %s: %s, %zu service ports, %zu messages, %zu bytes, %llu ms",
+	      family_name(f->family), b->stats.last_full ? "full" : "partial", m.n,
+	      b->stats.last_messages, b->stats.last_bytes,
 	      (unsigned long long)(now_ms() - t0));
-	if (d->backend->ops->programs_kernel)
-		conntrack_reconcile(&d->committed, &m, AF_INET);
-	model_free(&d->committed);
-	d->committed = m;
+	if (b->ops->programs_kernel)
+		conntrack_reconcile(&f->committed, &m, f->family);
+	model_free(&f->committed);
+	f->committed = m;
+	return 0;
+}
+
+static bool any_need_full(const struct daemon *d)
+{
+	for (int i = 0; i < N_FAMILIES; i++)
+		if (d->fam[i].need_full)
+			return true;
+	return false;
+}
+
+static void sync_now(struct daemon *d, bool full)
+{
+	bool ok = true;
+
+	d->last_sync_ms = now_ms();
+	for (int i = 0; i < N_FAMILIES; i++)
+		if (sync_family(d, &d->fam[i], full) < 0)
+			ok = false;
+	d->dirty = false;	/* a failed family retries through need_full */
+	if (full && ok)
+		d->last_full_ms = d->last_sync_ms;
 }
 
 static int signal_fd(void)
@@ -187,7 +218,10 @@ static int daemon_init(struct daemon *d, const struct config *cfg)
 
 	memset(d, 0, sizeof(*d));
 	d->cfg = cfg;
-	d->need_full = true;
+	for (int i = 0; i < N_FAMILIES; i++) {
+		d->fam[i].family = families[i];
+		d->fam[i].need_full = true;
+	}
 	d->store = store_new();
 	h.ctx = d;
 	d->client = kube_client_new(cfg, &h);
@@ -200,8 +234,10 @@ static void daemon_fini(struct daemon *d)
 {
 	kube_client_free(d->client);
 	store_free(d->store);
-	model_free(&d->committed);
-	backend_destroy(d->backend);
+	for (int i = 0; i < N_FAMILIES; i++) {
+		model_free(&d->fam[i].committed);
+		backend_destroy(d->fam[i].backend);
+	}
 }
 
 /* Milliseconds until the next sync is due, or -1 when nothing is due. */
@@ -212,7 +248,7 @@ static long next_sync_in(const struct daemon *d, uint64_t now)
 
 	if (!kube_client_synced(d->client))
 		return -1;
-	if (d->dirty || d->need_full) {
+	if (d->dirty || any_need_full(d)) {
 		due = d->last_sync_ms + cfg->min_sync_period_ms;
 		if (!d->last_sync_ms)
 			due = now;
@@ -234,12 +270,14 @@ int daemon_run(const struct config *cfg)
 		daemon_fini(&d);
 		return 1;
 	}
-	d.backend = backend_create(cfg->proxy_mode, AF_INET, cfg->table);
-	if (!d.backend) {
-		log_err("backend %s: %s", cfg->proxy_mode,
-			errno == ENOENT ? "unknown --proxy-mode" : strerror(errno));
-		daemon_fini(&d);
-		return 1;
+	for (int i = 0; i < N_FAMILIES; i++) {
+		d.fam[i].backend = backend_create(cfg->proxy_mode, families[i], cfg->table);
+		if (!d.fam[i].backend) {
+			log_err("backend %s: %s", cfg->proxy_mode,
+				errno == ENOENT ? "unknown --proxy-mode" : strerror(errno));
+			daemon_fini(&d);
+			return 1;
+		}
 	}
 	sfd = signal_fd();
 	if (sfd < 0) {
@@ -247,9 +285,8 @@ int daemon_run(const struct config *cfg)
 		daemon_fini(&d);
 		return 1;
 	}
-	log_info("kube-nftproxy %s: node %s, apiserver %s, backend %s, table %s %s",
-		 PACKAGE_VERSION, cfg->hostname, cfg->api.server, cfg->proxy_mode,
-		 family_name(AF_INET), cfg->table);
+	log_info("kube-nftproxy %s: node %s, apiserver %s, backend %s, tables ip and ip6 %s",
+		 PACKAGE_VERSION, cfg->hostname, cfg->api.server, cfg->proxy_mode, cfg->table);
 	kube_client_start(d.client);
 	wfd.fd = sfd;
 	wfd.events = CURL_WAIT_POLLIN;
@@ -266,7 +303,8 @@ int daemon_run(const struct config *cfg)
 		}
 		while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
 			if (si.ssi_signo == SIGHUP) {
-				d.need_full = true;	/* resync now */
+				for (int i = 0; i < N_FAMILIES; i++)
+					d.fam[i].need_full = true;	/* resync now */
 				continue;
 			}
 			log_info("signal %u: exiting; the rules stay in place", si.ssi_signo);
@@ -278,7 +316,7 @@ int daemon_run(const struct config *cfg)
 		now = now_ms();
 		due = next_sync_in(&d, now);
 		if (due == 0) {
-			bool full = d.need_full || (!d.dirty &&
+			bool full = any_need_full(&d) || (!d.dirty &&
 				    now >= d.last_full_ms + cfg->sync_period_ms);
 
 			sync_now(&d, full);
@@ -295,7 +333,7 @@ int daemon_dump(const struct config *cfg, FILE *out)
 	struct ruleset rs;
 	struct model m;
 	uint64_t deadline = now_ms() + DUMP_TIMEOUT_MS;
-	int err;
+	int err = 0;
 
 	if (daemon_init(&d, cfg) < 0) {
 		daemon_fini(&d);
@@ -312,11 +350,13 @@ int daemon_dump(const struct config *cfg, FILE *out)
 		kube_client_poll(d.client, NULL, 0, 200);
 		kube_client_perform(d.client);
 	}
-	err = build(cfg, d.store, &m, &rs);
-	if (!err) {
-		err = ruleset_print(&rs, out);
-		ruleset_free(&rs);
-		model_free(&m);
+	for (int i = 0; !err && i < N_FAMILIES; i++) {
+		err = build(cfg, d.store, families[i], &m, &rs);
+		if (!err) {
+			err = ruleset_print(&rs, out);
+			ruleset_free(&rs);
+			model_free(&m);
+		}
 	}
 	daemon_fini(&d);
 	if (err) {
@@ -328,19 +368,25 @@ int daemon_dump(const struct config *cfg, FILE *out)
 
 int daemon_cleanup(const struct config *cfg)
 {
-	struct backend *b = backend_create("nftables", AF_INET, cfg->table);
-	int err;
+	int status = 0;
 
-	if (!b) {
-		log_err("cleanup: %s", strerror(errno));
-		return 1;
+	for (int i = 0; i < N_FAMILIES; i++) {
+		struct backend *b = backend_create("nftables", families[i], cfg->table);
+		int err;
+
+		if (!b) {
+			log_err("cleanup: %s", strerror(errno));
+			return 1;
+		}
+		err = b->ops->cleanup(b);
+		backend_destroy(b);
+		if (err) {
+			log_err("cleanup: table %s %s: %s", family_name(families[i]), cfg->table,
+				strerror(-err));
+			status = 1;
+			continue;
+		}
+		log_info("deleted table %s %s", family_name(families[i]), cfg->table);
 	}
-	err = b->ops->cleanup(b);
-	backend_destroy(b);
-	if (err) {
-		log_err("cleanup: %s", strerror(-err));
-		return 1;
-	}
-	log_info("deleted table %s %s", family_name(AF_INET), cfg->table);
-	return 0;
+	return status;
 }

@@ -260,6 +260,17 @@ static const char *set_add(struct ruleset *rs, char *name, uint32_t timeout)
 	return rs->sets[rs->n_sets++].name;
 }
 
+/* An address as it may appear in a chain or set name: nft identifiers
+ * allow letters, digits and / - _ . only, so IPv6's ':' becomes '.'. */
+static const char *name_addr(const struct ip_addr *a, char *buf, size_t len)
+{
+	ip_addr_str(a, buf, len);
+	for (char *c = buf; *c; c++)
+		if (*c == ':')
+			*c = '.';
+	return buf;
+}
+
 /* One chain per endpoint (hairpin mark, affinity update, DNAT); fills
  * @ep_names and, with affinity, @aff_names. */
 static int build_endpoint_chains(struct ruleset *rs, const struct svc_port *p,
@@ -271,7 +282,7 @@ static int build_endpoint_chains(struct ruleset *rs, const struct svc_port *p,
 
 	for (size_t i = 0; i < p->n_endpoints; i++) {
 		const struct model_endpoint *e = &p->endpoints[i];
-		const char *addr = ip_addr_str(&e->addr, buf, sizeof(buf));
+		const char *addr = name_addr(&e->addr, buf, sizeof(buf));
 		struct chain *ep = chain_add(rs, xasprintf("ep-%s/%s/%u", p->id, addr, e->port));
 
 		if (!ep)

@@ -23,7 +23,7 @@ if command -v valgrind >/dev/null; then
 	# the tree is configured with sanitizers, which valgrind cannot run:
 	# build the unit tests once more, plainly, beside it
 	mkdir -p build-valgrind
-	srcs=$(ls src/*.c src/kube/*.c src/backend/*.c | grep -v 'src/main.c')
+	srcs=$(sed -n '/^libknp_a_SOURCES/,/^$/p' Makefile.am | grep -o 'src/[^ ]*\.c')
 	pc="libnftnl libmnl libcurl libcjson yaml-0.1 libnetfilter_conntrack cmocka"
 	for t in test_decode test_store test_ruleset; do
 		# shellcheck disable=SC2046,SC2086

@@ -1016,8 +1016,8 @@ static int nft_sync(struct backend *b, struct ruleset *rs, bool full)
 		return 0;
 	}
 	err = batch_send(p, &bt);
-	log_v(4, "nftables: %s sync: %zu messages, %zu bytes, %s", full ? "full" : "partial",
-	      bt.n_info, bt.len, err ? "failed" : "committed");
+	log_v(4, "nftables %s: %s sync: %zu messages, %zu bytes, %s", family_name(b->family),
+	      full ? "full" : "partial", bt.n_info, bt.len, err ? "failed" : "committed");
 	batch_free(&bt);
 	if (err) {
 		b->stats.failures++;

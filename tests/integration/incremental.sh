@@ -24,14 +24,14 @@ run() {
 	knp_bg "$NS_NODE" "daemon-$n" "$KNP_BIN" run --master "$APISERVER_URL" \
 		--min-sync-period 0 -v 4
 	log=$KNP_TMP/daemon-$n.log
-	KNP_WAIT=30 knp_wait_for grep -q 'full sync: .* committed' "$log"
+	KNP_WAIT=30 knp_wait_for grep -q 'nftables ip: full sync: .* committed' "$log"
 	# move one endpoint of svc-7 (198.18.128.22-24, see gen-services.py)
 	knp_apply_json "$(knp_slice scale svc-7-1 svc-7 8080 198.18.128.22 198.18.128.23 198.18.100.3 --port-name http)"
-	KNP_WAIT=10 knp_wait_for grep -q 'partial sync: .* committed' "$log"
-	FULL_BATCHES=$(grep -c 'full sync: .* committed' "$log")
-	FULL_MSGS=$(grep -m1 -o 'full sync: [0-9]* messages' "$log" | grep -o '[0-9]*')
-	DELTA_MSGS=$(grep -m1 -o 'partial sync: [0-9]* messages' "$log" | grep -o '[0-9]*')
-	DELTA_BYTES=$(grep -m1 -o 'partial sync: [0-9]* messages, [0-9]* bytes' "$log" | grep -o '[0-9]* bytes' | grep -o '[0-9]*')
+	KNP_WAIT=10 knp_wait_for grep -q 'nftables ip: partial sync: .* committed' "$log"
+	FULL_BATCHES=$(grep -c 'nftables ip: full sync: .* committed' "$log")
+	FULL_MSGS=$(grep -m1 -o 'ip: full sync: [0-9]* messages' "$log" | grep -o '[0-9]*')
+	DELTA_MSGS=$(grep -m1 -o 'ip: partial sync: [0-9]* messages' "$log" | grep -o '[0-9]*')
+	DELTA_BYTES=$(grep -m1 -o 'ip: partial sync: [0-9]* messages, [0-9]* bytes' "$log" | grep -o '[0-9]* bytes' | grep -o '[0-9]*')
 	knp_check "$n Services: the moved endpoint is programmed, the old one gone" moved
 	knp_kill "$KNP_LAST_PID" "$APISERVER_PID"
 }
