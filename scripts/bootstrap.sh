@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES="build-essential autoconf automake libtool pkg-config
-	libnftnl-dev libmnl-dev libcurl4-openssl-dev libcjson-dev libyaml-dev libcmocka-dev libnetfilter-conntrack-dev
+	libnftnl-dev libmnl-dev libcurl4-openssl-dev libcjson-dev libyaml-dev libcmocka-dev libnetfilter-conntrack-dev libmicrohttpd-dev
 	nftables iproute2 python3 curl valgrind"
 
 missing=$(dpkg-query -W -f='${Status} ${Package}\n' $PACKAGES 2>/dev/null |

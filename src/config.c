@@ -16,7 +16,7 @@
 enum {
 	OPT_KUBECONFIG = 256, OPT_MASTER, OPT_HOSTNAME, OPT_CLUSTER_CIDR,
 	OPT_NODEPORT_ADDRS, OPT_PROXY_MODE, OPT_SYNC_PERIOD, OPT_MIN_SYNC_PERIOD,
-	OPT_TABLE, OPT_MASQ_BIT, OPT_MASQ_ALL, OPT_HELP, OPT_VERSION,
+	OPT_TABLE, OPT_MASQ_BIT, OPT_MASQ_ALL, OPT_HELP, OPT_VERSION, OPT_HEALTHZ, OPT_METRICS,
 };
 
 static const struct option long_opts[] = {
@@ -31,6 +31,8 @@ static const struct option long_opts[] = {
 	{ "nftables-table", required_argument, NULL, OPT_TABLE },
 	{ "masquerade-bit", required_argument, NULL, OPT_MASQ_BIT },
 	{ "masquerade-all", no_argument, NULL, OPT_MASQ_ALL },
+	{ "healthz-bind-address", required_argument, NULL, OPT_HEALTHZ },
+	{ "metrics-bind-address", required_argument, NULL, OPT_METRICS },
 	{ "v", required_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
@@ -62,6 +64,10 @@ void config_usage(FILE *out)
 "  --masquerade-bit N           fwmark bit for masquerading, 0..31 (default 14)\n"
 "  --masquerade-all             masquerade all traffic to Services\n"
 "  --nftables-table NAME        nftables table name (default kube-nftproxy)\n"
+"  --healthz-bind-address IP:PORT\n"
+"                               /healthz and /livez (default 0.0.0.0:10256; \"\" = off)\n"
+"  --metrics-bind-address IP:PORT\n"
+"                               /metrics, Prometheus text (default 127.0.0.1:10249; \"\" = off)\n"
 "  -v, --v N                    log verbosity (0..9; 4 shows each netlink batch)\n"
 "  -h, --help                   this help\n"
 "Durations: 500ms, 30s, 1m, 1h30m.\n");
@@ -112,36 +118,7 @@ int parse_duration_ms(const char *s, unsigned int *ms)
 	return 0;
 }
 
-int parse_cidr(const char *s, struct cidr *out)
-{
-	char buf[INET6_ADDRSTRLEN + 8], *slash, *end;
-	unsigned long len;
-	unsigned int max;
-
-	if (strlen(s) >= sizeof(buf))
-		return -EINVAL;
-	strcpy(buf, s);
-	slash = strchr(buf, '/');
-	if (!slash)
-		return -EINVAL;
-	*slash = '\0';
-	if (ip_addr_parse(buf, &out->addr) < 0)
-		return -EINVAL;
-	errno = 0;
-	len = strtoul(slash + 1, &end, 10);
-	max = out->addr.family == AF_INET ? 32 : 128;
-	if (errno || *end || end == slash + 1 || len > max)
-		return -EINVAL;
-	out->len = len;
-	for (unsigned int i = 0; i < max / 8; i++) {
-		unsigned int bits = len > i * 8 ? len - i * 8 : 0;
-
-		out->addr.bytes[i] &= bits >= 8 ? 0xff : (uint8_t)(0xff << (8 - bits));
-	}
-	return 0;
-}
-
-static int parse_cidr_list(const char *flag, const char *arg, struct cidr *v,
+static int parse_cidr_list(const char *flag, const char *arg, struct ip_prefix *v,
 			   size_t max, size_t *n)
 {
 	char *copy = strdup(arg), *tok, *save = NULL;
@@ -155,7 +132,7 @@ static int parse_cidr_list(const char *flag, const char *arg, struct cidr *v,
 			free(copy);
 			return 2;
 		}
-		if (parse_cidr(tok, &v[*n]) < 0) {
+		if (ip_prefix_parse(tok, &v[*n]) < 0) {
 			fprintf(stderr, "kube-nftproxy: invalid value for %s: '%s' is not a CIDR\n",
 				flag, tok);
 			free(copy);
@@ -221,7 +198,9 @@ int config_parse(struct config *c, int argc, char **argv)
 	c->sync_period_ms = DEFAULT_SYNC_PERIOD_MS;
 	c->min_sync_period_ms = DEFAULT_MIN_SYNC_MS;
 	c->masquerade_bit = DEFAULT_MASQ_BIT;
-	if (set_str(&c->proxy_mode, DEFAULT_PROXY_MODE) || set_str(&c->table, DEFAULT_TABLE))
+	if (set_str(&c->proxy_mode, DEFAULT_PROXY_MODE) || set_str(&c->table, DEFAULT_TABLE) ||
+	    set_str(&c->healthz_addr, DEFAULT_HEALTHZ_ADDR) ||
+	    set_str(&c->metrics_addr, DEFAULT_METRICS_ADDR))
 		return 2;
 	if (argc > 1 && argv[1][0] != '-') {
 		size_t i;
@@ -278,6 +257,8 @@ int config_parse(struct config *c, int argc, char **argv)
 			ret = parse_uint("--masquerade-bit", optarg, 31, &c->masquerade_bit);
 			break;
 		case OPT_MASQ_ALL: c->masquerade_all = true; break;
+		case OPT_HEALTHZ: ret = set_str(&c->healthz_addr, optarg); break;
+		case OPT_METRICS: ret = set_str(&c->metrics_addr, optarg); break;
 		case 'v':
 			ret = parse_uint("-v", optarg, 9, &v);
 			c->verbosity = v;
@@ -573,6 +554,8 @@ void config_free(struct config *c)
 	free(c->hostname);
 	free(c->proxy_mode);
 	free(c->table);
+	free(c->healthz_addr);
+	free(c->metrics_addr);
 	free(a->server);
 	free(a->ca_file);
 	free(a->ca_data);

@@ -17,12 +17,6 @@ enum command {
 	CMD_HELP,
 };
 
-/* A CIDR: address (network byte order) and prefix length. */
-struct cidr {
-	struct ip_addr addr;
-	uint8_t len;
-};
-
 /* How to reach the apiserver, once the kubeconfig/in-cluster config is read. */
 struct api_config {
 	char *server;		/* "https://host:port" or "http://..." */
@@ -44,9 +38,9 @@ struct config {
 	char *master;			/* --master: overrides the kubeconfig's server */
 	char *hostname;			/* --hostname-override, else gethostname() */
 	size_t n_cluster_cidrs;		/* --cluster-cidr */
-	struct cidr cluster_cidrs[8];
+	struct ip_prefix cluster_cidrs[8];
 	size_t n_nodeport_cidrs;	/* --nodeport-addresses; 0 = every local address */
-	struct cidr nodeport_cidrs[16];
+	struct ip_prefix nodeport_cidrs[16];
 	char *proxy_mode;		/* --proxy-mode: backend name */
 	char *table;			/* --nftables-table: table name */
 	unsigned int sync_period_ms;	/* --sync-period: full resync interval */
@@ -54,6 +48,8 @@ struct config {
 	unsigned int masquerade_bit;	/* --masquerade-bit: bit number 0..31 */
 	bool masquerade_all;		/* --masquerade-all */
 	int verbosity;			/* -v */
+	char *healthz_addr;		/* --healthz-bind-address; "" = off */
+	char *metrics_addr;		/* --metrics-bind-address; "" = off */
 	struct api_config api;
 };
 
@@ -63,6 +59,8 @@ struct config {
 #define DEFAULT_SYNC_PERIOD_MS	30000	/* kube-proxy's default --sync-period */
 #define DEFAULT_MIN_SYNC_MS	1000	/* kube-proxy nftables' --min-sync-period */
 #define DEFAULT_MASQ_BIT	14	/* kube-proxy's --iptables-masquerade-bit: 0x4000 */
+#define DEFAULT_HEALTHZ_ADDR	"0.0.0.0:10256"	/* kube-proxy's defaults */
+#define DEFAULT_METRICS_ADDR	"127.0.0.1:10249"
 
 /* Parse argv into @c (zeroed by the caller). Returns 0, or 2 after printing
  * one line naming the bad flag or value to stderr (the exit status to use). */
@@ -79,7 +77,5 @@ void config_usage(FILE *out);
 
 /* "30s", "100ms", "1m30s", "2h", "0" -> milliseconds. Returns 0 or -EINVAL. */
 int parse_duration_ms(const char *s, unsigned int *ms);
-/* "198.18.0.0/15" -> cidr (host bits cleared). Returns 0 or -EINVAL. */
-int parse_cidr(const char *s, struct cidr *out);
 
 #endif

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include "backend/backend.h"
 #include "conntrack.h"
+#include "health.h"
 #include "daemon.h"
 #include "kube/client.h"
 #include "log.h"
@@ -30,14 +31,23 @@ struct family_state {
 	bool need_full;
 };
 
+/* After a failed sync, wait at least this long before the next try. */
+#define SYNC_RETRY_MS	1000
+
 struct daemon {
 	const struct config *cfg;
 	struct store *store;
 	struct kube_client *client;
+	struct health *health;
 	struct family_state fam[N_FAMILIES];
 	bool dirty;		/* the store changed since the last sync */
-	uint64_t last_sync_ms;
+	bool last_failed;	/* the last sync of some family failed */
+	uint64_t last_sync_ms;	/* monotonic, start of the last sync attempt */
 	uint64_t last_full_ms;
+	int64_t last_ok_unix_ms;/* wall clock of the last successful sync */
+	/* counters for /metrics */
+	unsigned long syncs, sync_failures, conntrack_deleted;
+	double last_sync_seconds;
 };
 
 static uint64_t now_ms(void)
@@ -165,8 +175,12 @@ static int sync_family(struct daemon *d, struct family_state *f, bool full)
 	      family_name(f->family), b->stats.last_full ? "full" : "partial", m.n,
 	      b->stats.last_messages, b->stats.last_bytes,
 	      (unsigned long long)(now_ms() - t0));
-	if (b->ops->programs_kernel)
-		conntrack_reconcile(&f->committed, &m, f->family);
+	if (b->ops->programs_kernel) {
+		int n = conntrack_reconcile(&f->committed, &m, f->family);
+
+		if (n > 0)
+			d->conntrack_deleted += n;
+	}
 	model_free(&f->committed);
 	f->committed = m;
 	return 0;
@@ -180,17 +194,135 @@ static bool any_need_full(const struct daemon *d)
 	return false;
 }
 
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The health-check node ports of eTP=Local Services: 200 while the Service
+ * has an endpoint on this node (in either family). */
+static void update_health_services(struct daemon *d)
+{
+	struct health_service *v = NULL;
+	size_t n = 0, cap = 0;
+
+	if (!d->health)
+		return;
+	for (int f = 0; f < N_FAMILIES; f++) {
+		const struct model *m = &d->fam[f].committed;
+
+		for (size_t i = 0; i < m->n; i++) {
+			const struct svc_port *p = &m->ports[i];
+			uint32_t local = 0;
+			size_t j;
+
+			if (!p->health_check_node_port)
+				continue;
+			for (j = 0; j < p->n_endpoints; j++)
+				local += p->endpoints[j].local;
+			for (j = 0; j < n; j++)
+				if (v[j].port == p->health_check_node_port &&
+				    !strcmp(v[j].namespace, p->namespace) && !strcmp(v[j].name, p->name))
+					break;
+			if (j < n) {
+				if (local > v[j].local_endpoints)
+					v[j].local_endpoints = local;
+				continue;
+			}
+			if (n == cap) {
+				size_t nc = cap ? cap * 2 : 8;
+				struct health_service *nv = realloc(v, nc * sizeof(*nv));
+
+				if (!nv) {
+					free(v);
+					return;
+				}
+				v = nv;
+				cap = nc;
+			}
+			v[n].namespace = p->namespace;
+			v[n].name = p->name;
+			v[n].port = p->health_check_node_port;
+			v[n].local_endpoints = local;
+			n++;
+		}
+	}
+	health_sync_services(d->health, v, n);
+	free(v);
+}
+
 static void sync_now(struct daemon *d, bool full)
 {
 	bool ok = true;
+	uint64_t t0 = now_ms();
 
-	d->last_sync_ms = now_ms();
+	d->last_sync_ms = t0;
 	for (int i = 0; i < N_FAMILIES; i++)
 		if (sync_family(d, &d->fam[i], full) < 0)
 			ok = false;
 	d->dirty = false;	/* a failed family retries through need_full */
-	if (full && ok)
+	d->last_failed = !ok;
+	d->last_sync_seconds = (now_ms() - t0) / 1000.0;
+	if (!ok) {
+		d->sync_failures++;
+		return;
+	}
+	d->syncs++;
+	d->last_ok_unix_ms = wall_ms();
+	if (full)
 		d->last_full_ms = d->last_sync_ms;
+	update_health_services(d);
+}
+
+static void health_status_of(void *ctx, struct health_status *out)
+{
+	struct daemon *d = ctx;
+
+	out->last_sync_unix_ms = d->last_ok_unix_ms;
+	out->now_unix_ms = wall_ms();
+	out->sync_period_ms = d->cfg->sync_period_ms;
+	out->watching = kube_client_synced(d->client);
+}
+
+static size_t health_metrics_of(void *ctx, struct health_metric *out, size_t max)
+{
+	struct daemon *d = ctx;
+	const struct kube_stats *ks = kube_client_stats(d->client);
+	size_t ports = 0, endpoints = 0, n = 0;
+
+	for (int f = 0; f < N_FAMILIES; f++) {
+		ports += d->fam[f].committed.n;
+		for (size_t i = 0; i < d->fam[f].committed.n; i++)
+			endpoints += d->fam[f].committed.ports[i].n_endpoints;
+	}
+#define METRIC(nm, hp, g, v) do {					\
+		if (n < max)						\
+			out[n++] = (struct health_metric){ nm, hp, g, (double)(v) }; \
+	} while (0)
+	METRIC("kubenftproxy_sync_total", "Successful syncs of the rules.", false, d->syncs);
+	METRIC("kubenftproxy_sync_failures_total", "Syncs the kernel refused (rules left as they were).",
+	       false, d->sync_failures);
+	METRIC("kubenftproxy_sync_duration_seconds", "Duration of the last sync.", true,
+	       d->last_sync_seconds);
+	METRIC("kubenftproxy_service_ports", "ServicePorts programmed (both families).", true, ports);
+	METRIC("kubenftproxy_endpoints", "Endpoints programmed (both families).", true, endpoints);
+	METRIC("kubenftproxy_conntrack_deleted_total", "Stale UDP/SCTP flows deleted.", false,
+	       d->conntrack_deleted);
+	METRIC("kubenftproxy_apiserver_lists_total", "Completed LISTs.", false, ks->lists);
+	METRIC("kubenftproxy_apiserver_relists_total", "Relists after 410 Gone.", false, ks->relists);
+	METRIC("kubenftproxy_apiserver_watches_total", "WATCH requests.", false, ks->watches);
+	METRIC("kubenftproxy_apiserver_events_total", "Watch events applied.", false, ks->events);
+	METRIC("kubenftproxy_invalid_objects_total", "Objects skipped by validation.", false,
+	       ks->invalid_objects);
+	METRIC("kubenftproxy_invalid_watch_lines_total", "Watch lines that were not events.",
+	       false, ks->invalid_lines);
+	METRIC("kubenftproxy_apiserver_errors_total", "Failed apiserver requests.", false,
+	       ks->http_errors);
+#undef METRIC
+	return n;
 }
 
 static int signal_fd(void)
@@ -232,6 +364,7 @@ static int daemon_init(struct daemon *d, const struct config *cfg)
 
 static void daemon_fini(struct daemon *d)
 {
+	health_stop(d->health);
 	kube_client_free(d->client);
 	store_free(d->store);
 	for (int i = 0; i < N_FAMILIES; i++) {
@@ -250,6 +383,8 @@ static long next_sync_in(const struct daemon *d, uint64_t now)
 		return -1;
 	if (d->dirty || any_need_full(d)) {
 		due = d->last_sync_ms + cfg->min_sync_period_ms;
+		if (d->last_failed && cfg->min_sync_period_ms < SYNC_RETRY_MS)
+			due = d->last_sync_ms + SYNC_RETRY_MS;
 		if (!d->last_sync_ms)
 			due = now;
 	} else {
@@ -261,7 +396,7 @@ static long next_sync_in(const struct daemon *d, uint64_t now)
 int daemon_run(const struct config *cfg)
 {
 	struct daemon d;
-	struct curl_waitfd wfd;
+	struct curl_waitfd wfd[2];
 	int sfd, status = 0;
 	bool stop = false;
 
@@ -287,16 +422,28 @@ int daemon_run(const struct config *cfg)
 	}
 	log_info("kube-nftproxy %s: node %s, apiserver %s, backend %s, tables ip and ip6 %s",
 		 PACKAGE_VERSION, cfg->hostname, cfg->api.server, cfg->proxy_mode, cfg->table);
+	/* health and metrics are a convenience: without them the proxy runs */
+	d.health = health_start(cfg->healthz_addr, cfg->metrics_addr, health_status_of,
+				health_metrics_of, &d);
 	kube_client_start(d.client);
-	wfd.fd = sfd;
-	wfd.events = CURL_WAIT_POLLIN;
+	wfd[0].fd = sfd;
+	wfd[0].events = CURL_WAIT_POLLIN;
+	wfd[1].fd = d.health ? health_fd(d.health) : -1;
+	wfd[1].events = CURL_WAIT_POLLIN;
 	while (!stop) {
 		uint64_t now = now_ms();
 		long due = next_sync_in(&d, now);
+		int timeout = due < 0 ? 1000 : (int)due;
 		struct signalfd_siginfo si;
 
-		wfd.revents = 0;
-		if (kube_client_poll(d.client, &wfd, 1, due < 0 ? 1000 : (int)due) < 0) {
+		if (d.health) {
+			int ht = health_timeout_ms(d.health);
+
+			if (ht >= 0 && ht < timeout)
+				timeout = ht;
+		}
+		wfd[0].revents = wfd[1].revents = 0;
+		if (kube_client_poll(d.client, wfd, d.health ? 2 : 1, timeout) < 0) {
 			log_err("poll failed");
 			status = 1;
 			break;
@@ -312,6 +459,8 @@ int daemon_run(const struct config *cfg)
 		}
 		if (stop)
 			break;
+		if (d.health)
+			health_run(d.health);
 		kube_client_perform(d.client);
 		now = now_ms();
 		due = next_sync_in(&d, now);

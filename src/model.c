@@ -12,6 +12,7 @@ static void svc_port_free(struct svc_port *p)
 	free(p->name);
 	free(p->port_name);
 	free(p->external);
+	free(p->source_ranges);
 	free(p->endpoints);
 }
 
@@ -140,10 +141,29 @@ static int add_externals(struct svc_port *p, const struct k8s_service *s, int fa
 	for (size_t i = 0; i < s->n_external_ips; i++)
 		if (s->external_ips[i].family == family)
 			p->external[n++] = s->external_ips[i];
+	p->first_lb = n;
 	for (size_t i = 0; i < s->n_lb_ips; i++)
 		if (s->lb_ips[i].family == family)
 			p->external[n++] = s->lb_ips[i];
 	p->n_external = n;
+	return 0;
+}
+
+/* Ranges of another family do not apply (kube-proxy filters them per
+ * family too): none left means no firewall for this family. */
+static int add_source_ranges(struct svc_port *p, const struct k8s_service *s, int family)
+{
+	size_t n = 0;
+
+	if (!s->n_source_ranges)
+		return 0;
+	p->source_ranges = calloc(s->n_source_ranges, sizeof(*p->source_ranges));
+	if (!p->source_ranges)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->n_source_ranges; i++)
+		if (s->source_ranges[i].addr.family == family)
+			p->source_ranges[n++] = s->source_ranges[i];
+	p->n_source_ranges = n;
 	return 0;
 }
 
@@ -175,7 +195,10 @@ static int build_port(struct svc_port *p, const struct k8s_service *s,
 	p->internal_policy = s->internal_policy;
 	p->affinity_client_ip = s->affinity_client_ip;
 	p->affinity_timeout = s->affinity_timeout;
-	if (add_externals(p, s, cfg->family) < 0)
+	if (s->external_policy == POLICY_LOCAL &&
+	    (s->type == SVC_LOAD_BALANCER || s->type == SVC_NODE_PORT))
+		p->health_check_node_port = s->health_check_node_port;
+	if (add_externals(p, s, cfg->family) < 0 || add_source_ranges(p, s, cfg->family) < 0)
 		return -ENOMEM;
 	slices = store_service_slices(st, s->namespace, s->name, &n_slices);
 	return collect_endpoints(p, sp, slices, n_slices, cfg);

@@ -33,10 +33,14 @@ struct svc_port {
 	struct ip_addr cluster_ip;	/* of the model's family */
 	size_t n_external;		/* externalIPs then LoadBalancer ingress IPs */
 	struct ip_addr *external;
+	size_t first_lb;		/* external[first_lb..] are LoadBalancer IPs */
+	size_t n_source_ranges;		/* loadBalancerSourceRanges of the family */
+	struct ip_prefix *source_ranges;
 	enum traffic_policy external_policy;
 	enum traffic_policy internal_policy;
 	bool affinity_client_ip;
 	uint32_t affinity_timeout;	/* seconds */
+	uint16_t health_check_node_port;/* the Service's, 0 when none */
 	size_t n_endpoints;		/* usable endpoints, sorted by address, port */
 	struct model_endpoint *endpoints;
 };

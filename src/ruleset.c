@@ -18,6 +18,7 @@ static const char *const map_names[MAP_COUNT] = {
 	[MAP_SERVICE_NODEPORTS] = "service-nodeports",
 	[MAP_NO_ENDPOINT_SERVICES] = "no-endpoint-services",
 	[MAP_NO_ENDPOINT_NODEPORTS] = "no-endpoint-nodeports",
+	[MAP_FIREWALL_IPS] = "firewall-ips",
 };
 
 #define CH_MARK_MASQ	"mark-for-masquerade"
@@ -176,22 +177,26 @@ static int nodeport_rules(struct chain *c, const char *map, const struct ruleset
 
 static int build_fixed(struct ruleset *rs, const struct ruleset_config *cfg)
 {
-	struct chain *c, *check, *svcs, *masq, *mark, *rej;
+	struct chain *c, *check, *fw, *svcs, *masq, *mark, *rej;
 	const char *const *mn = map_names;
 	int err = 0;
 
 	check = chain_add(rs, strdup("endpoints-check"));
+	fw = chain_add(rs, strdup("firewall-check"));
 	svcs = chain_add(rs, strdup("services"));
 	masq = chain_add(rs, strdup("masquerading"));
 	mark = chain_add(rs, strdup(CH_MARK_MASQ));
 	rej = chain_add(rs, strdup(CH_REJECT));
-	if (!check || !svcs || !masq || !mark || !rej)
+	if (!check || !fw || !svcs || !masq || !mark || !rej)
 		return -ENOMEM;
 
 	c = base_chain_add(rs, "filter-prerouting", HOOK_PREROUTING, false, PRIO_FILTER);
+	err |= !c ? -ENOMEM : RULE(c, { .kind = ST_CT_STATE_NEW }, { .kind = ST_JUMP, .name = fw->name });
 	err |= !c ? -ENOMEM : RULE(c, { .kind = ST_CT_STATE_NEW }, { .kind = ST_JUMP, .name = check->name });
 	c = base_chain_add(rs, "filter-output", HOOK_OUTPUT, false, PRIO_FILTER);
+	err |= !c ? -ENOMEM : RULE(c, { .kind = ST_CT_STATE_NEW }, { .kind = ST_JUMP, .name = fw->name });
 	err |= !c ? -ENOMEM : RULE(c, { .kind = ST_CT_STATE_NEW }, { .kind = ST_JUMP, .name = check->name });
+	err |= RULE(fw, { .kind = ST_DADDR_VMAP, .name = mn[MAP_FIREWALL_IPS] });
 	c = base_chain_add(rs, "nat-prerouting", HOOK_PREROUTING, true, PRIO_DSTNAT);
 	err |= !c ? -ENOMEM : RULE(c, { .kind = ST_JUMP, .name = svcs->name });
 	c = base_chain_add(rs, "nat-output", HOOK_OUTPUT, true, PRIO_DSTNAT);
@@ -339,6 +344,26 @@ static int build_external_chain(struct ruleset *rs, const struct svc_port *p,
 	return err ? -ENOMEM : 0;
 }
 
+/* loadBalancerSourceRanges: new connections to the LoadBalancer IPs from
+ * outside the ranges are dropped (filter, before NAT); others return. */
+static int build_firewall(struct ruleset *rs, const struct svc_port *p)
+{
+	struct chain *fw = chain_add(rs, xasprintf("fw-%s", p->id));
+	uint8_t proto = l4proto_number(p->proto);
+	int err = 0;
+
+	if (!fw)
+		return -ENOMEM;
+	for (size_t i = 0; i < p->n_source_ranges; i++)
+		err |= RULE(fw, { .kind = ST_SADDR_PREFIX, .ip = p->source_ranges[i].addr,
+				  .a = p->source_ranges[i].len }, { .kind = ST_RETURN });
+	err |= RULE(fw, { .kind = ST_DROP });
+	for (size_t i = p->first_lb; i < p->n_external; i++)
+		err |= elem_add(&rs->maps[MAP_FIREWALL_IPS], &p->external[i], proto, p->port,
+				fw->name);
+	return err ? -ENOMEM : 0;
+}
+
 static int add_no_endpoint_elems(struct ruleset *rs, const struct svc_port *p)
 {
 	const char *rej = chain_name_of(rs, CH_REJECT);
@@ -406,6 +431,8 @@ static int build_port(struct ruleset *rs, const struct svc_port *p,
 	for (size_t i = 0; i < p->n_external; i++)
 		err |= elem_add(&rs->maps[MAP_SERVICE_IPS], &p->external[i], proto, p->port,
 				ext->name);
+	if (!err && p->n_source_ranges && p->first_lb < p->n_external)
+		err = build_firewall(rs, p);
 	if (p->node_port)
 		err |= elem_add(&rs->maps[MAP_SERVICE_NODEPORTS], NULL, proto, p->node_port,
 				ext->name);

@@ -11,6 +11,9 @@
  *   maps         service-ips        daddr . l4proto . dport : goto svc-/ext-
  *                service-nodeports  l4proto . dport : goto ext-
  *                no-endpoint-services, no-endpoint-nodeports : goto reject-chain
+ *                firewall-ips       LB IP . l4proto . port : goto fw-ID
+ *                (loadBalancerSourceRanges: fw-ID returns for an allowed
+ *                source and drops the rest, before any NAT)
  *   per ServicePort  svc-ID (cluster traffic), ext-ID (external traffic:
  *                NodePort, externalIPs, LoadBalancer), ep-ID/ADDR/PORT (one
  *                per endpoint: hairpin mark + DNAT).
@@ -128,6 +131,7 @@ enum {
 	MAP_SERVICE_NODEPORTS,
 	MAP_NO_ENDPOINT_SERVICES,
 	MAP_NO_ENDPOINT_NODEPORTS,
+	MAP_FIREWALL_IPS,
 	MAP_COUNT,
 };
 

@@ -316,6 +316,31 @@ static int parse_ip_list(struct dctx *c, const cJSON *obj, const char *where,
 	return 0;
 }
 
+/* spec.loadBalancerSourceRanges: CIDR strings. */
+static int service_source_ranges(struct dctx *c, const cJSON *spec, struct k8s_service *s)
+{
+	const cJSON *arr, *v;
+	char path[PATH_LEN];
+	size_t len;
+	int ret, i = 0;
+
+	ret = get_arr(c, spec, "spec", "loadBalancerSourceRanges", &arr, &len);
+	if (ret || !len)
+		return ret;
+	s->source_ranges = calloc(len, sizeof(*s->source_ranges));
+	if (!s->source_ranges)
+		return -ENOMEM;
+	cJSON_ArrayForEach(v, arr) {
+		path_idx(path, "spec", "loadBalancerSourceRanges", i);
+		if (!cJSON_IsString(v))
+			return dfail(c, path, NULL, "expected a string");
+		if (ip_prefix_parse(v->valuestring, &s->source_ranges[i]))
+			return dfail(c, path, NULL, "invalid CIDR \"%.64s\"", v->valuestring);
+		s->n_source_ranges = ++i;
+	}
+	return 0;
+}
+
 static int parse_proto(struct dctx *c, const cJSON *obj, const char *where,
 		       enum l4proto *out)
 {
@@ -624,6 +649,8 @@ static int service_parse(struct dctx *c, const cJSON *obj,
 				    &s->external_ips, &s->n_external_ips);
 	if (!ret)
 		ret = service_lb_ips(c, obj, s);
+	if (!ret)
+		ret = service_source_ranges(c, spec, s);
 	if (!ret)
 		ret = service_policy(c, spec, "externalTrafficPolicy",
 				     &s->external_policy);

@@ -83,6 +83,7 @@ void k8s_service_free(struct k8s_service *s)
 
 	if (!s)
 		return;
+	free(s->source_ranges);
 	for (i = 0; i < s->n_ports; i++)
 		free(s->ports[i].name);
 	free(s->ports);
@@ -116,4 +117,40 @@ void k8s_endpoint_slice_free(struct k8s_endpoint_slice *s)
 		free(s->namespace);
 		free(s);
 	}
+}
+
+int ip_prefix_parse(const char *s, struct ip_prefix *out)
+{
+	char buf[INET6_ADDRSTRLEN + 8], *slash, *end;
+	unsigned long len;
+	unsigned int max;
+	size_t n;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	n = strlen(s);
+	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+		n--;
+	if (!n || n >= sizeof(buf))
+		return -EINVAL;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	slash = strchr(buf, '/');
+	if (!slash)
+		return -EINVAL;
+	*slash = '\0';
+	if (ip_addr_parse(buf, &out->addr) < 0)
+		return -EINVAL;
+	errno = 0;
+	len = strtoul(slash + 1, &end, 10);
+	max = out->addr.family == AF_INET ? 32 : 128;
+	if (errno || *end || end == slash + 1 || slash[1] == '-' || slash[1] == '+' || len > max)
+		return -EINVAL;
+	out->len = len;
+	for (unsigned int i = 0; i < max / 8; i++) {
+		unsigned int bits = len > i * 8 ? len - i * 8 : 0;
+
+		out->addr.bytes[i] &= bits >= 8 ? 0xff : (uint8_t)(0xff << (8 - bits));
+	}
+	return 0;
 }

@@ -25,6 +25,17 @@ struct ip_addr {
 	};
 };
 
+/* An address prefix (CIDR): address with host bits cleared, length in bits. */
+struct ip_prefix {
+	struct ip_addr addr;
+	uint8_t len;
+};
+
+/* "198.18.0.0/15" or "2001:db8::/32" (surrounding blanks allowed, as the
+ * API accepts in loadBalancerSourceRanges) -> @out with host bits cleared.
+ * Returns 0 or -EINVAL. */
+int ip_prefix_parse(const char *s, struct ip_prefix *out);
+
 /* Parse a textual address (no prefix) into @out. Returns 0, or -EINVAL. */
 int ip_addr_parse(const char *s, struct ip_addr *out);
 /* Format @a into @buf (at least INET6_ADDRSTRLEN bytes). Returns @buf. */
@@ -82,6 +93,8 @@ struct k8s_service {
 	struct ip_addr *external_ips;
 	size_t n_lb_ips;		/* status.loadBalancer.ingress[].ip */
 	struct ip_addr *lb_ips;
+	size_t n_source_ranges;		/* spec.loadBalancerSourceRanges */
+	struct ip_prefix *source_ranges;
 	enum traffic_policy external_policy;
 	enum traffic_policy internal_policy;
 	bool affinity_client_ip;	/* spec.sessionAffinity == ClientIP */

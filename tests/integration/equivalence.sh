@@ -36,6 +36,14 @@ done
 	knp_slice default sticky-1 sticky 8080 198.18.2.11 198.18.2.12 --port-name http
 	knp_service default local 198.19.0.56 80 --port-name http --type LoadBalancer --nodeport 30056 --external-traffic-policy Local --internal-traffic-policy Local
 	knp_slice default local-1 local 8080 198.18.2.11 198.18.2.12 --port-name http --node node-1
+	knp_service default fw 198.19.0.59 80 --port-name http --type LoadBalancer --nodeport 30059 |
+		"$KNP_PYTHON" -c '
+import json, sys
+s = json.load(sys.stdin)
+s["spec"]["loadBalancerSourceRanges"] = ["198.18.1.0/24", " 198.18.5.5/32", "2001:db8::/32", "0.0.0.0/0"]
+s["status"] = {"loadBalancer": {"ingress": [{"ip": "198.18.3.59"}]}}
+print(json.dumps(s))'
+	knp_slice default fw-1 fw 8080 198.18.2.13 --port-name http
 } | "$KNP_PYTHON" -c 'import sys, json; print(json.dumps({"kind": "List", "items": [json.loads(l) for l in sys.stdin]}))' \
 	>"$KNP_TMP/own.json"
 # SCTP cannot be expressed by knp_service: patch the protocol in
@@ -47,6 +55,7 @@ knp_node "$KNP_BIN" dump --master "$APISERVER_URL" --hostname-override node-1 \
 knp_check "dump succeeds" test -s "$KNP_TMP/dump.nft"
 knp_check "the dump holds the fixtures' LoadBalancer ingress IPs" \
 	grep -q '104.155.170.94 . tcp . ' "$KNP_TMP/dump.nft"
+knp_check "the dump holds a LoadBalancer firewall" grep -q '198.18.3.59 . tcp . 80 : goto fw-default/fw/tcp/http' "$KNP_TMP/dump.nft"
 knp_check "the dump holds affinity sets" grep -q 'set aff-default/sticky/tcp/http/198.18.2.11/8080' "$KNP_TMP/dump.nft"
 knp_check "the dump holds an SCTP ServicePort" grep -q '198.19.0.54 . sctp . 9999' "$KNP_TMP/dump.nft"
 

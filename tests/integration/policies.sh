@@ -102,4 +102,27 @@ knp_apply_json "$(knp_slice default itp-1 itp 8080 $B --port-name http --node no
 sleep 1
 got=$(knp_probe tcp 198.19.0.58 80 --timeout 1)
 knp_check "iTP=Local without a local endpoint drops (got $got)" test "$got" = TIMEOUT
+# --- loadBalancerSourceRanges: only listed sources reach the LB IP
+fw_svc() { # RANGES (JSON list)
+	knp_service default fw 198.19.0.59 80 --port-name http --type LoadBalancer --nodeport 30059 |
+		"$KNP_PYTHON" -c '
+import json, sys
+s = json.load(sys.stdin)
+s["spec"]["loadBalancerSourceRanges"] = json.loads(sys.argv[1])
+s["status"] = {"loadBalancer": {"ingress": [{"ip": "198.18.3.59"}]}}
+print(json.dumps(s))' "$1"
+}
+knp_apply_json "$(fw_svc '["198.18.9.0/24"]')"
+knp_apply_json "$(knp_slice default fw-1 fw 8080 $A --port-name http)"
+sleep 1
+got=$(knp_probe tcp 198.18.3.59 80 --timeout 1)
+knp_check "loadBalancerSourceRanges: a source outside the ranges is dropped at the LB IP (got $got)" \
+	test "$got" = TIMEOUT
+got=$(knp_probe tcp 198.19.0.59 80 --timeout 1)
+knp_check "loadBalancerSourceRanges leave the ClusterIP alone (got $got)" test "$got" = pod-a
+knp_apply_json "$(fw_svc '["198.18.9.0/24", "198.18.1.0/24"]')"
+sleep 1
+got=$(knp_probe tcp 198.18.3.59 80 --timeout 1)
+knp_check "loadBalancerSourceRanges: a source inside the ranges reaches the LB IP (got $got)" \
+	test "$got" = pod-a
 knp_done

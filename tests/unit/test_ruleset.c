@@ -157,8 +157,14 @@ static void test_golden_affinity_and_local_traffic_policies(void **state)
 		 "\"type\":\"NodePort\",\"clusterIP\":\"198.19.0.57\","
 		 "\"externalTrafficPolicy\":\"Local\","
 		 "\"ports\":[{\"name\":\"http\",\"port\":80,\"nodePort\":30057}]}}");
-	for (int i = 0; i < 3; i++) {
-		static const char *const names[] = { "sticky", "local", "remote" };
+	put_json(st, K8S_SERVICE,
+		 "{\"metadata\":{\"namespace\":\"shop\",\"name\":\"fw\"},\"spec\":{"
+		 "\"type\":\"LoadBalancer\",\"clusterIP\":\"198.19.0.58\","
+		 "\"loadBalancerSourceRanges\":[\"198.18.1.0/24\",\"2001:db8::/32\"],"
+		 "\"ports\":[{\"name\":\"http\",\"port\":80,\"nodePort\":30058}]},"
+		 "\"status\":{\"loadBalancer\":{\"ingress\":[{\"ip\":\"198.18.3.58\"}]}}}");
+	for (int i = 0; i < 4; i++) {
+		static const char *const names[] = { "sticky", "local", "remote", "fw" };
 		char *json;
 
 		assert_true(asprintf(&json,
@@ -173,6 +179,10 @@ static void test_golden_affinity_and_local_traffic_policies(void **state)
 	}
 	text = render(st, &rc);
 	expect_golden(text, "affinity-and-local-policies.nft");
+	/* loadBalancerSourceRanges: only the IPv4 range applies to table ip */
+	assert_non_null(strstr(text, "chain fw-shop/fw/tcp/http {\n"
+			       "\t\tip saddr 198.18.1.0/24 return\n\t\tdrop\n"));
+	assert_non_null(strstr(text, "198.18.3.58 . tcp . 80 : goto fw-shop/fw/tcp/http"));
 	/* eTP=Local with no endpoint on this node: external traffic drops */
 	assert_non_null(strstr(text, "chain ext-shop/remote/tcp/http {\n"
 			       "\t\tip saddr 198.18.2.0/24 goto svc-shop/remote/tcp/http\n"
