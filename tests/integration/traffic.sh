@@ -14,11 +14,14 @@ knp_bg "$NS_NODE" daemon "$KNP_BIN" run --master "$APISERVER_URL" \
 DAEMON_PID=$KNP_LAST_PID
 
 CIP=198.19.0.10
-knp_apply_json "$(knp_service default web $CIP 80 --port-name http --target-port 8080 --nodeport 30080)"
+knp_apply_json "$(knp_service default web $CIP 80 --port-name http --target-port 8080 --nodeport 30080 |
+	sed 's/"type": "NodePort"/"type": "NodePort", "externalIPs": ["198.18.3.80"]/')"
 knp_apply_json "$(knp_slice default web-1 web 8080 $KNP_POD_A $KNP_POD_B $KNP_POD_C --port-name http)"
 knp_apply_json "$(knp_service default dns 198.19.0.53 53 --port-name dns --udp)"
 knp_apply_json "$(knp_slice default dns-1 dns 8080 $KNP_POD_A $KNP_POD_B $KNP_POD_C --port-name dns --udp)"
 knp_apply_json "$(knp_service default empty 198.19.0.30 80 --port-name http)"
+knp_apply_json "$(knp_service default hair 198.19.0.31 80 --port-name http)"
+knp_apply_json "$(knp_slice default hair-1 hair 8080 $KNP_POD_A --port-name http)"
 
 answers() { # PROTO HOST PORT COUNT [ns] -> sorted "count name" lines
 	knp_in "${5:-$NS_CLIENT}" "$KNP_PYTHON" "$KNP_PROBE" "$1" "$2" "$3" --count "$4" --timeout 1 |
@@ -40,9 +43,25 @@ got=$(answers tcp $KNP_NODE_CLIENT_IP 30080 9)
 knp_check "the NodePort answers an external client, round-robin (got $got)" \
 	test "$got" = "pod-a=3 pod-b=3 pod-c=3 "
 
+got=$(answers tcp 198.18.3.80 80 6)
+knp_check "an externalIP routed to the node reaches the pods (got $got)" \
+	test "$got" = "pod-a=2 pod-b=2 pod-c=2 "
+
 got=$(answers udp 198.19.0.53 53 9)
 knp_check "a UDP ClusterIP round-robins datagrams of new flows (got $got)" \
 	test "$got" = "pod-a=3 pod-b=3 pod-c=3 "
+
+got=$(answers tcp $KNP_NODE_CLIENT_IP 30080 3 "$NS_NODE")
+knp_check "the NodePort answers the node itself on its own address (got $got)" \
+	test "$got" = "pod-a=1 pod-b=1 pod-c=1 "
+got=$(knp_node "$KNP_PYTHON" "$KNP_PROBE" tcp 127.0.0.1 30080 --timeout 1)
+knp_check "the NodePort does not answer on 127.0.0.1 (got $got)" test "${got#pod-}" = "$got"
+
+# hairpin: a pod reaching itself through its Service is masqueraded, so its
+# reply goes back through the node instead of straight to itself
+got=$(knp_pods "$KNP_PYTHON" "$KNP_PROBE" tcp 198.19.0.31 80 --source $KNP_POD_A --peer --timeout 1)
+knp_check "hairpin: pod-a reaches itself through its ClusterIP, masqueraded (got $got)" \
+	test "$got" = "pod-a from $KNP_NODE_PODS_IP"
 
 got=$(knp_probe tcp 198.19.0.30 80 --timeout 2)
 knp_check "a Service without endpoints is refused at once (got $got)" test "$got" = REFUSED
@@ -83,8 +102,19 @@ knp_check "other Services keep working after a delete" \
 	test "$(knp_probe udp 198.19.0.53 53 --timeout 1)" != TIMEOUT
 
 knp_check "the daemon is still running" kill -0 "$DAEMON_PID"
+
+# a restart never breaks the data path: connections keep working while the
+# daemon is stopped and while the new one replaces the table
+knp_probe udp 198.19.0.53 53 --count 40 --timeout 0.5 >"$KNP_TMP/during-restart.txt" &
+probe_pid=$!
+knp_kill "$DAEMON_PID"
+knp_bg "$NS_NODE" daemon2 "$KNP_BIN" run --master "$APISERVER_URL" --min-sync-period 50ms -v 2
+DAEMON_PID=$KNP_LAST_PID
+wait $probe_pid
+knp_check "40 UDP requests during a daemon restart all got answers ($(sort "$KNP_TMP/during-restart.txt" | uniq -c | tr -s ' \n' ' '))" \
+	bash -c "[ \$(grep -c '^pod-' '$KNP_TMP/during-restart.txt') = 40 ]"
 knp_kill "$DAEMON_PID"
 knp_check "SIGTERM leaves the rules in place" \
 	knp_node nft list chain ip kube-nftproxy svc-default/dns/udp/dns >/dev/null
-knp_check "the daemon logged no error" bash -c "! grep -q ' E ' '$KNP_TMP/daemon.log'"
+knp_check "the daemons logged no error" bash -c "! grep -q ' E ' '$KNP_TMP/daemon.log' '$KNP_TMP/daemon2.log'"
 knp_done
