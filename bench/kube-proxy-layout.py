@@ -4,7 +4,16 @@ N Services x M endpoints (same addresses as tests/gen-services.py): one
 chain per Service and per endpoint, an anonymous `numgen random mod M vmap`
 per Service, a service-ips verdict map. Used as the baseline of
 bench/sync-bench.sh, loaded with nft -f. Usage: kube-proxy-layout.py N M"""
+import os
 import sys
+
+import importlib.util  # noqa: E402
+
+_spec = importlib.util.spec_from_file_location(
+    "gen_services", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
+                                 "gen-services.py"))
+gen = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(gen)
 
 
 def main():
@@ -18,12 +27,12 @@ def main():
     elems = []
     ep = 0
     for i in range(n):
-        cip = "198.19.%d.%d" % (i // 250, i % 250 + 1)
+        cip = gen.cluster_ip(i)
         svc = "service-%08X-scale/svc-%d/tcp/http" % (i, i)
         vmap = []
         chains = []
         for j in range(m):
-            ip = "198.18.%d.%d" % (128 + ep // 250, ep % 250 + 1)
+            ip = gen.endpoint_ip(ep)
             ep += 1
             epc = "endpoint-%08X-scale/svc-%d/tcp/http__%s/8080" % (ep, i, ip)
             chains.append("\tchain %s {\n\t\tip saddr %s jump mark-for-masquerade\n"

@@ -11,7 +11,7 @@ knp_tmp
 moved() {
 	local chain
 	chain=$(knp_node nft list chain ip kube-nftproxy svc-scale/svc-7/tcp/http) &&
-		grep -q 198.18.100.3 <<<"$chain" && ! grep -q 198.18.128.24 <<<"$chain"
+		grep -q 198.18.100.3 <<<"$chain" && ! grep -q '198.18.32.23/' <<<"$chain"
 }
 
 # run N: sets FULL_BATCHES, FULL_MSGS, DELTA_MSGS, DELTA_BYTES
@@ -25,8 +25,8 @@ run() {
 		--min-sync-period 0 -v 4
 	log=$KNP_TMP/daemon-$n.log
 	KNP_WAIT=30 knp_wait_for grep -q 'nftables ip: full sync: .* committed' "$log"
-	# move one endpoint of svc-7 (198.18.128.22-24, see gen-services.py)
-	knp_apply_json "$(knp_slice scale svc-7-1 svc-7 8080 198.18.128.22 198.18.128.23 198.18.100.3 --port-name http)"
+	# move one endpoint of svc-7 (endpoints 21-23: 198.18.32.21-23, see gen-services.py)
+	knp_apply_json "$(knp_slice scale svc-7-1 svc-7 8080 198.18.32.21 198.18.32.22 198.18.100.3 --port-name http)"
 	KNP_WAIT=10 knp_wait_for grep -q 'nftables ip: partial sync: .* committed' "$log"
 	FULL_BATCHES=$(grep -c 'nftables ip: full sync: .* committed' "$log")
 	FULL_MSGS=$(grep -m1 -o 'ip: full sync: [0-9]* messages' "$log" | grep -o '[0-9]*')
