@@ -5,9 +5,15 @@
 # incremental sync after one endpoint change, and, side by side in the same
 # run, `nft -f` of kube-proxy's nftables layout for the same objects.
 #   bash bench/sync-bench.sh [N ...]      (default: 100 1000; M=10)
-# Run as root after building (scripts/bootstrap.sh).
+# Run as root. Builds a plain optimised binary first (the test build has
+# sanitizers, which would distort both time and memory).
 set -u
 cd "$(dirname "$0")/.."
+scripts/bootstrap.sh CFLAGS=-O2 || exit 1
+if nm kube-nftproxy 2>/dev/null | grep -q __asan; then
+	echo "sync-bench: kube-nftproxy is a sanitizer build; refusing to measure it" >&2
+	exit 1
+fi
 export KNP_BIN=${KNP_BIN:-$PWD/kube-nftproxy} KNP_SRCDIR=$PWD
 . tests/lib.sh
 knp_need_root

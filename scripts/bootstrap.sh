@@ -37,5 +37,6 @@ want="$*"
 have=$(sed -n 's/^ac_cs_config="\(.*\)"$/\1/p' config.status 2>/dev/null | sed "s/'//g" || true)
 if [ ! -f Makefile ] || [ "$have" != "$want" ]; then
 	./configure -q "$@"
+	make -s clean >/dev/null 2>&1 || true	# objects of another configuration
 fi
 make -s -j"$(nproc)" kube-nftproxy >/dev/null

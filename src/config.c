@@ -59,7 +59,7 @@ void config_usage(FILE *out)
 "                               local addresses NodePorts answer on (default: every local\n"
 "                               address except loopback)\n"
 "  --proxy-mode NAME            backend: nftables (default) or text\n"
-"  --sync-period DURATION       full resync interval (default 30s)\n"
+"  --sync-period DURATION       periodic resync interval (default 30s; full every hour)\n"
 "  --min-sync-period DURATION   minimum time between syncs (default 1s)\n"
 "  --masquerade-bit N           fwmark bit for masquerading, 0..31 (default 14)\n"
 "  --masquerade-all             masquerade all traffic to Services\n"

@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -33,6 +34,11 @@ struct family_state {
 
 /* After a failed sync, wait at least this long before the next try. */
 #define SYNC_RETRY_MS	1000
+/* Every --sync-period the ruleset is rebuilt from the cache and the delta
+ * (usually none) sent; once an hour the table is replaced whole, which also
+ * repairs anything changed in the kernel behind our back (kube-proxy's
+ * nftables mode resyncs on the same schedule). */
+#define FULL_SYNC_PERIOD_MS	(3600 * 1000)
 
 struct daemon {
 	const struct config *cfg;
@@ -272,8 +278,12 @@ static void sync_now(struct daemon *d, bool full)
 	}
 	d->syncs++;
 	d->last_ok_unix_ms = wall_ms();
-	if (full)
+	if (full) {
 		d->last_full_ms = d->last_sync_ms;
+		/* a full sync builds a batch as large as the table: hand that
+		 * memory back rather than keep it as the process's RSS */
+		malloc_trim(0);
+	}
 	update_health_services(d);
 }
 
@@ -388,7 +398,7 @@ static long next_sync_in(const struct daemon *d, uint64_t now)
 		if (!d->last_sync_ms)
 			due = now;
 	} else {
-		due = d->last_full_ms + cfg->sync_period_ms;
+		due = d->last_sync_ms + cfg->sync_period_ms;
 	}
 	return due > now ? (long)(due - now) : 0;
 }
@@ -466,7 +476,7 @@ int daemon_run(const struct config *cfg)
 		due = next_sync_in(&d, now);
 		if (due == 0) {
 			bool full = any_need_full(&d) || (!d.dirty &&
-				    now >= d.last_full_ms + cfg->sync_period_ms);
+				    now >= d.last_full_ms + FULL_SYNC_PERIOD_MS);
 
 			sync_now(&d, full);
 		}

@@ -79,6 +79,13 @@ knp_check "the relist was a real LIST" test "$(stat lists)" -gt "$lists_before"
 knp_check "the 410 was logged" grep -q 'expired (410)\|HTTP 410' "$LOG"
 knp_check "after the relist, web still works" rr
 
+# someone else flushes our table: SIGHUP makes the daemon replace it whole
+knp_node nft flush table ip kube-nftproxy
+broken() { [ "$(knp_probe tcp $CIP 80 --timeout 0.5)" = TIMEOUT ]; }
+knp_check "with our table flushed by hand, web is broken" broken
+kill -HUP "$DAEMON_PID"
+knp_check "SIGHUP repairs the table: web works again" knp_wait_for rr
+
 # the apiserver goes away: rules stay, the daemon backs off
 knp_kill "$APISERVER_PID"
 sleep 1.5
