@@ -588,9 +588,67 @@ static bool stmt_equal(const struct stmt *a, const struct stmt *b)
 	return !strcmp(a->name, b->name);
 }
 
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *c = p;
+
+	while (n--) {
+		h ^= *c++;
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+/* FNV-1a over every field that reaches the kernel. */
+static uint64_t chain_digest(const struct chain *c)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	if (c->compacted)
+		return c->digest;
+	h = fnv(h, &c->n_rules, sizeof(c->n_rules));
+	for (size_t i = 0; i < c->n_rules; i++) {
+		h = fnv(h, &c->rules[i].n, sizeof(c->rules[i].n));
+		for (size_t j = 0; j < c->rules[i].n; j++) {
+			const struct stmt *st = &c->rules[i].s[j];
+			uint32_t kind = st->kind;
+
+			h = fnv(h, &kind, sizeof(kind));
+			h = fnv(h, &st->a, sizeof(st->a));
+			h = fnv(h, &st->b, sizeof(st->b));
+			h = fnv(h, &st->ip.family, 1);
+			h = fnv(h, st->ip.bytes, sizeof(st->ip.bytes));
+			if (st->name)
+				h = fnv(h, st->name, strlen(st->name) + 1);
+		}
+	}
+	return h;
+}
+
+void ruleset_compact(struct ruleset *rs)
+{
+	for (size_t i = 0; i < rs->n_chains; i++) {
+		struct chain *c = rs->chains[i];
+
+		if (c->compacted)
+			continue;
+		c->digest = chain_digest(c);
+		for (size_t j = 0; j < c->n_rules; j++)
+			free(c->rules[j].s);
+		free(c->rules);
+		c->rules = NULL;
+		c->n_rules = c->cap_rules = 0;
+		c->compacted = true;
+	}
+}
+
 bool chain_rules_equal(const struct chain *a, const struct chain *b)
 {
-	if (a->n_rules != b->n_rules || a->hook != b->hook)
+	if (a->hook != b->hook)
+		return false;
+	if (a->compacted || b->compacted)
+		return chain_digest(a) == chain_digest(b);
+	if (a->n_rules != b->n_rules)
 		return false;
 	for (size_t i = 0; i < a->n_rules; i++) {
 		if (a->rules[i].n != b->rules[i].n)

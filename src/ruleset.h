@@ -98,6 +98,9 @@ struct chain {
 	int priority;
 	size_t n_rules, cap_rules;
 	struct rule *rules;
+	/* after ruleset_compact(): rules freed, their digest kept */
+	bool compacted;
+	uint64_t digest;
 };
 
 /* A dynamic set of client addresses: sessionAffinity ClientIP, one per
@@ -174,7 +177,12 @@ const struct chain *ruleset_chain(const struct ruleset *rs, const char *name);
 /* Set lookup by name; NULL when absent. */
 const struct addr_set *ruleset_set(const struct ruleset *rs, const char *name);
 
-/* true when both chains hold the same rules. */
+/* Replace the rules of every chain by a 64-bit digest of them: what a
+ * backend keeps of a committed ruleset, to compare the next one against, at
+ * a fraction of the memory. Chain, map and set names stay valid. */
+void ruleset_compact(struct ruleset *rs);
+
+/* true when both chains hold the same rules (either may be compacted). */
 bool chain_rules_equal(const struct chain *a, const struct chain *b);
 
 /* Key order of map elements: memcmp-like. Compares keys only. */

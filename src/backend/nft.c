@@ -642,6 +642,7 @@ static void commit(struct nft_priv *p, struct ruleset *rs)
 	p->committed = *rs;
 	p->have_committed = true;
 	memset(rs, 0, sizeof(*rs));
+	ruleset_compact(&p->committed);
 }
 
 static int nft_sync(struct backend *b, struct ruleset *rs, bool full)
