@@ -69,6 +69,7 @@ void config_usage(FILE *out)
 "  --metrics-bind-address IP:PORT\n"
 "                               /metrics, Prometheus text (default 127.0.0.1:10249; \"\" = off)\n"
 "  -v, --v N                    log verbosity (0..9; 4 shows each netlink batch)\n"
+"  --version                    print the version\n"
 "  -h, --help                   this help\n"
 "Durations: 500ms, 30s, 1m, 1h30m.\n");
 }

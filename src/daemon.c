@@ -114,21 +114,12 @@ static void ruleset_config_of(const struct config *cfg, int family, struct rules
 	rc->table = cfg->table;
 	rc->masquerade_bit = 1u << cfg->masquerade_bit;
 	rc->masquerade_all = cfg->masquerade_all;
-	for (size_t i = 0; i < cfg->n_cluster_cidrs; i++) {
-		if (cfg->cluster_cidrs[i].addr.family == rc->family) {
-			rc->cluster_cidr = cfg->cluster_cidrs[i].addr;
-			rc->cluster_cidr_len = cfg->cluster_cidrs[i].len;
-			break;
-		}
-	}
-	rc->n_nodeport_cidrs = 0;
-	for (size_t i = 0; i < cfg->n_nodeport_cidrs && rc->n_nodeport_cidrs < 16; i++) {
-		if (cfg->nodeport_cidrs[i].addr.family != rc->family)
-			continue;
-		rc->nodeport_cidrs[rc->n_nodeport_cidrs].ip = cfg->nodeport_cidrs[i].addr;
-		rc->nodeport_cidrs[rc->n_nodeport_cidrs].len = cfg->nodeport_cidrs[i].len;
-		rc->n_nodeport_cidrs++;
-	}
+	for (size_t i = 0; i < cfg->n_cluster_cidrs; i++)
+		if (cfg->cluster_cidrs[i].addr.family == family)
+			rc->cluster_cidrs[rc->n_cluster_cidrs++] = cfg->cluster_cidrs[i];
+	for (size_t i = 0; i < cfg->n_nodeport_cidrs; i++)
+		if (cfg->nodeport_cidrs[i].addr.family == family)
+			rc->nodeport_cidrs[rc->n_nodeport_cidrs++] = cfg->nodeport_cidrs[i];
 }
 
 /* Store -> model -> ruleset for @family. On success the caller owns both
@@ -260,21 +251,28 @@ static void update_health_services(struct daemon *d)
 	free(v);
 }
 
-static void sync_now(struct daemon *d, bool full)
+/* Returns -EPERM when the kernel refused us outright (no CAP_NET_ADMIN):
+ * retrying cannot help. Otherwise 0; failures are retried. */
+static int sync_now(struct daemon *d, bool full)
 {
 	bool ok = true;
 	uint64_t t0 = now_ms();
 
 	d->last_sync_ms = t0;
-	for (int i = 0; i < N_FAMILIES; i++)
-		if (sync_family(d, &d->fam[i], full) < 0)
+	for (int i = 0; i < N_FAMILIES; i++) {
+		int err = sync_family(d, &d->fam[i], full);
+
+		if (err == -EPERM)
+			return err;
+		if (err < 0)
 			ok = false;
+	}
 	d->dirty = false;	/* a failed family retries through need_full */
 	d->last_failed = !ok;
 	d->last_sync_seconds = (now_ms() - t0) / 1000.0;
 	if (!ok) {
 		d->sync_failures++;
-		return;
+		return 0;
 	}
 	d->syncs++;
 	d->last_ok_unix_ms = wall_ms();
@@ -285,6 +283,7 @@ static void sync_now(struct daemon *d, bool full)
 		malloc_trim(0);
 	}
 	update_health_services(d);
+	return 0;
 }
 
 static void health_status_of(void *ctx, struct health_status *out)
@@ -478,7 +477,11 @@ int daemon_run(const struct config *cfg)
 			bool full = any_need_full(&d) || (!d.dirty &&
 				    now >= d.last_full_ms + FULL_SYNC_PERIOD_MS);
 
-			sync_now(&d, full);
+			if (sync_now(&d, full) == -EPERM) {
+				log_err("the kernel refused to let us program nftables: kube-nftproxy needs CAP_NET_ADMIN (run it as root or grant the capability)");
+				status = 1;
+				break;
+			}
 		}
 	}
 	close(sfd);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include "log.h"
 #include "ruleset.h"
 
 /* Base chain priorities: kube-proxy's documented contract (filter at
@@ -23,6 +24,7 @@ static const char *const map_names[MAP_COUNT] = {
 
 #define CH_MARK_MASQ	"mark-for-masquerade"
 #define CH_REJECT	"reject-chain"
+#define CH_OFF_CLUSTER	"masquerade-off-cluster"
 
 const char *family_name(int family)
 {
@@ -169,7 +171,7 @@ static int nodeport_rules(struct chain *c, const char *map, const struct ruleset
 			    { .kind = ST_PORT_VMAP, .name = map });
 	for (size_t i = 0; i < cfg->n_nodeport_cidrs; i++)
 		err |= RULE(c, { .kind = ST_FIB_DADDR_LOCAL }, { .kind = ST_DADDR_NOT_LOOPBACK },
-			    { .kind = ST_DADDR_PREFIX, .ip = cfg->nodeport_cidrs[i].ip,
+			    { .kind = ST_DADDR_PREFIX, .ip = cfg->nodeport_cidrs[i].addr,
 			      .a = cfg->nodeport_cidrs[i].len },
 			    { .kind = ST_PORT_VMAP, .name = map });
 	return err;
@@ -214,6 +216,18 @@ static int build_fixed(struct ruleset *rs, const struct ruleset_config *cfg)
 	err |= RULE(masq, { .kind = ST_MASQUERADE });
 	err |= RULE(mark, { .kind = ST_MARK_OR, .a = cfg->masquerade_bit });
 	err |= RULE(rej, { .kind = ST_REJECT });
+	if (cfg->n_cluster_cidrs && !cfg->masquerade_all) {
+		/* jumped to by every Service chain: traffic that reached it from
+		 * outside the pod ranges is masqueraded, so replies come back
+		 * through this node (the ext- paths have marked theirs already) */
+		c = chain_add(rs, strdup(CH_OFF_CLUSTER));
+		if (!c)
+			return -ENOMEM;
+		for (size_t i = 0; i < cfg->n_cluster_cidrs; i++)
+			err |= RULE(c, { .kind = ST_SADDR_PREFIX, .ip = cfg->cluster_cidrs[i].addr,
+					 .a = cfg->cluster_cidrs[i].len }, { .kind = ST_RETURN });
+		err |= RULE(c, { .kind = ST_GOTO, .name = mark->name });
+	}
 	rs->n_fixed = rs->n_chains;
 	return err ? -ENOMEM : 0;
 }
@@ -334,9 +348,9 @@ static int build_external_chain(struct ruleset *rs, const struct svc_port *p,
 	}
 	/* eTP=Local: pods and the node itself are cluster traffic; others keep
 	 * their source address and only reach endpoints on this node */
-	if (cfg->cluster_cidr.family == cfg->family)
-		err |= RULE(ext, { .kind = ST_SADDR_PREFIX, .ip = cfg->cluster_cidr,
-				   .a = cfg->cluster_cidr_len },
+	for (size_t i = 0; i < cfg->n_cluster_cidrs; i++)
+		err |= RULE(ext, { .kind = ST_SADDR_PREFIX, .ip = cfg->cluster_cidrs[i].addr,
+				   .a = cfg->cluster_cidrs[i].len },
 			    { .kind = ST_GOTO, .name = svc->name });
 	err |= RULE(ext, { .kind = ST_FIB_SADDR_LOCAL }, { .kind = ST_JUMP, .name = mark });
 	err |= RULE(ext, { .kind = ST_FIB_SADDR_LOCAL }, { .kind = ST_GOTO, .name = svc->name });
@@ -412,11 +426,8 @@ static int build_port(struct ruleset *rs, const struct svc_port *p,
 	err = 0;
 	if (cfg->masquerade_all)
 		err |= RULE(svc, { .kind = ST_JUMP, .name = mark });
-	else if (cfg->cluster_cidr.family == cfg->family)
-		err |= RULE(svc, { .kind = ST_DADDR_EQ, .ip = p->cluster_ip },
-			    { .kind = ST_SADDR_NOT_PREFIX, .ip = cfg->cluster_cidr,
-			      .a = cfg->cluster_cidr_len },
-			    { .kind = ST_JUMP, .name = mark });
+	else if (cfg->n_cluster_cidrs)
+		err |= RULE(svc, { .kind = ST_JUMP, .name = chain_name_of(rs, CH_OFF_CLUSTER) });
 	if (p->internal_policy == POLICY_LOCAL)
 		err |= add_balancing(svc, p, ep_names, aff_names, local, n_local);
 	else
@@ -496,9 +507,19 @@ static int map_finish(struct map *m)
 	}
 	qsort(t, m->n, sizeof(*t), tagged_qcmp);
 	m->elems[0] = t[0].e;
-	for (size_t i = 1; i < m->n; i++)
-		if (map_elem_cmp(&t[i].e, &m->elems[k - 1]))
+	for (size_t i = 1; i < m->n; i++) {
+		char buf[INET6_ADDRSTRLEN] = "";
+
+		if (map_elem_cmp(&t[i].e, &m->elems[k - 1])) {
 			m->elems[k++] = t[i].e;
+			continue;
+		}
+		if (t[i].e.ip.family)
+			ip_addr_str(&t[i].e.ip, buf, sizeof(buf));
+		log_warn("%s: %s%s%u/%u is claimed twice: %s keeps it, %s gets none", m->name,
+			 buf, *buf ? ":" : "", t[i].e.port, t[i].e.proto,
+			 m->elems[k - 1].chain, t[i].e.chain);
+	}
 	m->n = k;
 	free(t);
 	return 0;

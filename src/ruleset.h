@@ -144,14 +144,13 @@ struct ruleset_config {
 	const char *table;		/* table name, default "kube-nftproxy" */
 	uint32_t masquerade_bit;	/* e.g. 0x4000 */
 	bool masquerade_all;
-	struct ip_addr cluster_cidr;	/* family 0 = not given */
-	uint8_t cluster_cidr_len;
+	/* --cluster-cidr of this family: traffic to a ClusterIP from outside
+	 * them is masqueraded; none given: no such masquerade */
+	size_t n_cluster_cidrs;
+	struct ip_prefix cluster_cidrs[8];
 	/* --nodeport-addresses of this family; none = every local address */
 	size_t n_nodeport_cidrs;
-	struct {
-		struct ip_addr ip;
-		uint8_t len;
-	} nodeport_cidrs[16];
+	struct ip_prefix nodeport_cidrs[16];
 };
 
 struct ruleset {

@@ -557,9 +557,9 @@ static int batch_send(struct nft_priv *p, struct batch *bt)
 			if (idx < bt->n_info) {
 				const struct msg_info *mi = &bt->info[idx];
 
-				log_err("nftables: %s %s in table %s %s: %s", op_names[mi->op],
-					mi->name ? mi->name : "", family_name(bt->family),
-					bt->table, strerror(-e->error));
+				log_err("nftables: %s%s%s in table %s %s: %s", op_names[mi->op],
+					mi->name ? " " : "", mi->name ? mi->name : "",
+					family_name(bt->family), bt->table, strerror(-e->error));
 			} else {
 				log_err("nftables: error for unknown message %u: %s",
 					nlh->nlmsg_seq, strerror(-e->error));

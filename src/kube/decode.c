@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include "kube/decode.h"
+#include "log.h"
 #include "kube/decode_priv.h"
 
 /* core/v1 ClientIPConfig: default and maximum of timeoutSeconds. */
@@ -540,7 +541,7 @@ static int service_lb_ips(struct dctx *c, const cJSON *obj,
 {
 	const cJSON *status, *lb, *ingress, *item;
 	char path[PATH_LEN];
-	const char *ip;
+	const char *ip, *mode;
 	size_t n;
 	int ret, i = 0;
 
@@ -561,12 +562,22 @@ static int service_lb_ips(struct dctx *c, const cJSON *obj,
 			ret = get_str(c, item, path, "ip", &ip);
 		if (ret)
 			return ret;
-		if (!ip || !*ip)
-			continue;
-		ret = parse_ip(c, decode_field(item, "ip"), path, "ip", 0,
-			       &s->lb_ips[s->n_lb_ips]);
+		if (!ret)
+			ret = get_str(c, item, path, "ipMode", &mode);
 		if (ret)
 			return ret;
+		/* hostname-only entries have no IP; ipMode Proxy means the load
+		 * balancer proxies to the node and must not be short-circuited
+		 * (KEP-1860): kube-proxy programs neither */
+		if (!ip || !*ip || (mode && !strcmp(mode, "Proxy")))
+			continue;
+		/* a bad IP written by a load-balancer controller costs that
+		 * entry, not the Service (as kube-proxy skips it) */
+		if (ip_addr_parse(ip, &s->lb_ips[s->n_lb_ips])) {
+			log_warn("Service %s/%s: %s.ip: invalid IP address \"%.64s\": ignored",
+				 s->namespace, s->name, path, ip);
+			continue;
+		}
 		s->n_lb_ips++;
 	}
 	if (!s->n_lb_ips) {

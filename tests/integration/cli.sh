@@ -32,4 +32,14 @@ expect_usage_error "bad masquerade bit" --masquerade-bit --masquerade-bit 32
 knp_check "version prints the version" bash -c "'$KNP_BIN' version | grep -Eq '^kube-nftproxy [0-9]+\\.[0-9]+'"
 "$KNP_BIN" dump --master ftp://example.invalid >/dev/null 2>"$KNP_TMP/err"
 knp_check "a non-HTTP apiserver URL is refused (exit 2)" test $? = 2
+# without CAP_NET_ADMIN the daemon says why and exits instead of retrying forever
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+	knp_start_apiserver
+	timeout 20 setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all \
+		"$KNP_BIN" run --master "$APISERVER_URL" --healthz-bind-address "" \
+		--metrics-bind-address "" >"$KNP_TMP/noperm.log" 2>&1
+	rc=$?
+	knp_check "without CAP_NET_ADMIN, run exits 1 (got $rc)" test "$rc" = 1
+	knp_check "without CAP_NET_ADMIN, run says it needs CAP_NET_ADMIN" grep -q CAP_NET_ADMIN "$KNP_TMP/noperm.log"
+fi
 knp_done

@@ -31,8 +31,17 @@ knp_check "a Service of another proxy is not in the dump" bash -c "! grep -q oth
 knp_check "a headless Service is not in the dump" bash -c "! grep -q headless '$KNP_TMP/d1.nft'"
 knp_check "the dump loads into a namespace with nft -f" knp_node nft -f "$KNP_TMP/d1.nft"
 
-knp_node "$KNP_BIN" dump --master "$APISERVER_URL" --proxy-mode text --cluster-cidr 198.18.0.0/16 \
+knp_node "$KNP_BIN" dump --master "$APISERVER_URL" --proxy-mode text \
+	--cluster-cidr 198.18.0.0/16,198.19.128.0/17,2001:db8:aa::/64 \
 	>"$KNP_TMP/d3.nft" 2>>"$KNP_TMP/dump-err.log"
-knp_check "--cluster-cidr masquerades off-cluster traffic to ClusterIPs" \
-	grep -q 'ip daddr 198.19.0.10 ip saddr != 198.18.0.0/16 jump mark-for-masquerade' "$KNP_TMP/d3.nft"
+off_cluster() {
+	sed -n '/^table ip kube-nftproxy/,/^}/p' "$KNP_TMP/d3.nft" |
+		sed -n '/chain masquerade-off-cluster {/,/}/p' | tr -d '\t' | tr '\n' ';'
+}
+knp_check "--cluster-cidr: every IPv4 pod range is exempt from masquerade ($(off_cluster))" \
+	test "$(off_cluster)" = "chain masquerade-off-cluster {;ip saddr 198.18.0.0/16 return;ip saddr 198.19.128.0/17 return;goto mark-for-masquerade;};"
+knp_check "--cluster-cidr: Service chains send their traffic through it" \
+	bash -c "sed -n '/chain svc-default\/web\/tcp\/http {/,/}/p' '$KNP_TMP/d3.nft' | grep -q 'jump masquerade-off-cluster'"
+knp_check "--cluster-cidr: the IPv6 range goes to table ip6" \
+	bash -c "sed -n '/^table ip6/,/^}/p' '$KNP_TMP/d3.nft' | grep -q 'ip6 saddr 2001:db8:aa::/64 return'"
 knp_done

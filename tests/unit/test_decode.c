@@ -880,14 +880,24 @@ static void test_service_cluster_ip_with_prefix_is_rejected(void **state)
 			"spec.clusterIP: invalid IP address \"1.2.3.4/24\"");
 }
 
-static void test_service_bad_ingress_ip_is_rejected(void **state)
+/* A bad IP written into status by a load-balancer controller costs that
+ * entry only; ipMode Proxy entries are not programmed (KEP-1860). */
+static void test_service_bad_or_proxy_mode_ingress_ips_are_skipped(void **state)
 {
-	assert_rejected(K8S_SERVICE,
-			"{\"metadata\":{\"name\":\"web\"},\"spec\":{},"
-			"\"status\":{\"loadBalancer\":{\"ingress\":"
-			"[{\"hostname\":\"a.example\"},{\"ip\":\"1.2.3.400\"}]}}}",
-			"Service default/web: status.loadBalancer.ingress[1].ip: "
-			"invalid IP address");
+	struct k8s_object o;
+	char err[256];
+	cJSON *root = cJSON_Parse(
+		"{\"metadata\":{\"name\":\"web\"},\"spec\":{},"
+		"\"status\":{\"loadBalancer\":{\"ingress\":["
+		"{\"hostname\":\"a.example\"},{\"ip\":\"1.2.3.400\"},"
+		"{\"ip\":\"198.18.3.7\",\"ipMode\":\"Proxy\"},"
+		"{\"ip\":\"198.18.3.8\",\"ipMode\":\"VIP\"}]}}}");
+
+	assert_int_equal(k8s_object_decode(K8S_SERVICE, root, &o, err, sizeof(err)), 0);
+	cJSON_Delete(root);
+	assert_int_equal(o.service->n_lb_ips, 1);
+	assert_ip(&o.service->lb_ips[0], "198.18.3.8");
+	k8s_object_clear(&o);
 }
 
 static void test_service_missing_name_is_rejected(void **state)
@@ -1749,7 +1759,7 @@ int main(void)
 		cmocka_unit_test(test_service_unknown_protocol_is_rejected),
 		cmocka_unit_test(test_service_invalid_cluster_ip_is_rejected),
 		cmocka_unit_test(test_service_cluster_ip_with_prefix_is_rejected),
-		cmocka_unit_test(test_service_bad_ingress_ip_is_rejected),
+		cmocka_unit_test(test_service_bad_or_proxy_mode_ingress_ips_are_skipped),
 		cmocka_unit_test(test_service_missing_name_is_rejected),
 		cmocka_unit_test(test_service_wrong_json_types_are_rejected),
 		cmocka_unit_test(test_error_message_has_no_control_characters),

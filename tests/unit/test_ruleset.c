@@ -103,11 +103,11 @@ static void test_golden_cluster_cidr_and_nodeport_addresses(void **state)
 	struct ruleset_config rc = default_rc();
 	char *text;
 
-	assert_int_equal(ip_addr_parse("198.18.0.0", &rc.cluster_cidr), 0);
-	rc.cluster_cidr_len = 16;
+	rc.n_cluster_cidrs = 2;
+	assert_int_equal(ip_prefix_parse("198.18.0.0/16", &rc.cluster_cidrs[0]), 0);
+	assert_int_equal(ip_prefix_parse("198.19.128.0/17", &rc.cluster_cidrs[1]), 0);
 	rc.n_nodeport_cidrs = 1;
-	assert_int_equal(ip_addr_parse("198.18.1.0", &rc.nodeport_cidrs[0].ip), 0);
-	rc.nodeport_cidrs[0].len = 24;
+	assert_int_equal(ip_prefix_parse("198.18.1.0/24", &rc.nodeport_cidrs[0]), 0);
 	put_json(st, K8S_SERVICE, WEB_SVC);
 	put_json(st, K8S_ENDPOINT_SLICE, WEB_SLICE);
 	text = render(st, &rc);
@@ -139,8 +139,8 @@ static void test_golden_affinity_and_local_traffic_policies(void **state)
 	struct ruleset_config rc = default_rc();
 	char *text;
 
-	assert_int_equal(ip_addr_parse("198.18.2.0", &rc.cluster_cidr), 0);
-	rc.cluster_cidr_len = 24;
+	rc.n_cluster_cidrs = 1;
+	assert_int_equal(ip_prefix_parse("198.18.2.0/24", &rc.cluster_cidrs[0]), 0);
 	put_json(st, K8S_SERVICE,
 		 "{\"metadata\":{\"namespace\":\"shop\",\"name\":\"sticky\"},\"spec\":{"
 		 "\"clusterIP\":\"198.19.0.55\",\"sessionAffinity\":\"ClientIP\","
