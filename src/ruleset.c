@@ -20,6 +20,7 @@ static const char *const map_names[MAP_COUNT] = {
 	[MAP_NO_ENDPOINT_SERVICES] = "no-endpoint-services",
 	[MAP_NO_ENDPOINT_NODEPORTS] = "no-endpoint-nodeports",
 	[MAP_FIREWALL_IPS] = "firewall-ips",
+	[SET_CLUSTER_IPS] = "cluster-ips",
 };
 
 #define CH_MARK_MASQ	"mark-for-masquerade"
@@ -199,6 +200,19 @@ static int build_fixed(struct ruleset *rs, const struct ruleset_config *cfg)
 	err |= !c ? -ENOMEM : RULE(c, { .kind = ST_CT_STATE_NEW }, { .kind = ST_JUMP, .name = fw->name });
 	err |= !c ? -ENOMEM : RULE(c, { .kind = ST_CT_STATE_NEW }, { .kind = ST_JUMP, .name = check->name });
 	err |= RULE(fw, { .kind = ST_DADDR_VMAP, .name = mn[MAP_FIREWALL_IPS] });
+	/* after DNAT: still addressed to a ClusterIP means no ServicePort
+	 * matched the port; refuse it rather than route it on */
+	c = chain_add(rs, strdup("cluster-ips-check"));
+	err |= !c ? -ENOMEM : RULE(c, { .kind = ST_DADDR_IN_SET, .name = mn[SET_CLUSTER_IPS] },
+				   { .kind = ST_REJECT });
+	if (c) {
+		const char *cic = c->name;
+
+		c = base_chain_add(rs, "filter-forward", HOOK_FORWARD, false, PRIO_FILTER);
+		err |= !c ? -ENOMEM : RULE(c, { .kind = ST_CT_STATE_NEW }, { .kind = ST_JUMP, .name = cic });
+		c = base_chain_add(rs, "filter-output-post-dnat", HOOK_OUTPUT, false, PRIO_DSTNAT + 10);
+		err |= !c ? -ENOMEM : RULE(c, { .kind = ST_CT_STATE_NEW }, { .kind = ST_JUMP, .name = cic });
+	}
 	c = base_chain_add(rs, "nat-prerouting", HOOK_PREROUTING, true, PRIO_DSTNAT);
 	err |= !c ? -ENOMEM : RULE(c, { .kind = ST_JUMP, .name = svcs->name });
 	c = base_chain_add(rs, "nat-output", HOOK_OUTPUT, true, PRIO_DSTNAT);
@@ -403,6 +417,8 @@ static int build_port(struct ruleset *rs, const struct svc_port *p,
 	struct chain *svc, *ext;
 	int err = -ENOMEM;
 
+	if (elem_add(&rs->maps[SET_CLUSTER_IPS], &p->cluster_ip, 0, 0, NULL) < 0)
+		return -ENOMEM;
 	if (!p->n_endpoints)
 		return add_no_endpoint_elems(rs, p);
 	ep_names = calloc(p->n_endpoints, sizeof(*ep_names));
@@ -514,6 +530,8 @@ static int map_finish(struct map *m)
 			m->elems[k++] = t[i].e;
 			continue;
 		}
+		if (!t[i].e.chain || !strcmp(t[i].e.chain, m->elems[k - 1].chain))
+			continue;	/* the same entry twice: a ClusterIP of 2 ports */
 		if (t[i].e.ip.family)
 			ip_addr_str(&t[i].e.ip, buf, sizeof(buf));
 		log_warn("%s: %s%s%u/%u is claimed twice: %s keeps it, %s gets none", m->name,
@@ -545,6 +563,8 @@ int ruleset_build(struct ruleset *rs, const struct model *m, const struct rulese
 		rs->maps[i].kind = (i == MAP_SERVICE_NODEPORTS ||
 				    i == MAP_NO_ENDPOINT_NODEPORTS) ?
 			MAP_PROTO_PORT : MAP_ADDR_PROTO_PORT;
+		if (i == SET_CLUSTER_IPS)
+			rs->maps[i].kind = MAP_ADDR;
 	}
 	err = build_fixed(rs, cfg);
 	for (size_t i = 0; !err && i < m->n; i++)

@@ -12,6 +12,10 @@
  *                service-nodeports  l4proto . dport : goto ext-
  *                no-endpoint-services, no-endpoint-nodeports : goto reject-chain
  *                firewall-ips       LB IP . l4proto . port : goto fw-ID
+ *                cluster-ips (set)  every ClusterIP: a new connection still
+ *                                   addressed to one after DNAT (a port no
+ *                                   ServicePort has) is rejected, from
+ *                                   filter-forward and filter-output-post-dnat
  *                (loadBalancerSourceRanges: fw-ID returns for an allowed
  *                source and drops the rest, before any NAT)
  *   per ServicePort  svc-ID (cluster traffic), ext-ID (external traffic:
@@ -57,6 +61,7 @@ enum stmt_kind {
 	ST_SADDR_PREFIX,	/* ip saddr ip/a */
 	ST_FIB_SADDR_LOCAL,	/* fib saddr type local */
 	ST_SADDR_IN_SET,	/* ip saddr @name */
+	ST_DADDR_IN_SET,	/* ip daddr @name */
 	ST_SET_UPDATE_SADDR,	/* update @name { ip saddr } */
 	ST_MARK_UNSET,		/* meta mark & a == 0 */
 	ST_MARK_OR,		/* meta mark set meta mark | a */
@@ -89,6 +94,7 @@ enum chain_hook {
 	HOOK_PREROUTING,
 	HOOK_OUTPUT,
 	HOOK_POSTROUTING,
+	HOOK_FORWARD,
 };
 
 struct chain {
@@ -113,13 +119,14 @@ struct addr_set {
 enum map_kind {
 	MAP_ADDR_PROTO_PORT,	/* ipv4_addr . inet_proto . inet_service : verdict */
 	MAP_PROTO_PORT,		/* inet_proto . inet_service : verdict */
+	MAP_ADDR,		/* a plain set of ipv4_addr: no data, chain NULL */
 };
 
 struct map_elem {
 	struct ip_addr ip;	/* MAP_ADDR_PROTO_PORT only */
 	uint8_t proto;		/* IANA number */
 	uint16_t port;		/* host order */
-	const char *chain;	/* goto target; points into the ruleset */
+	const char *chain;	/* goto target (NULL in a MAP_ADDR set); points into the ruleset */
 };
 
 struct map {
@@ -135,6 +142,7 @@ enum {
 	MAP_NO_ENDPOINT_SERVICES,
 	MAP_NO_ENDPOINT_NODEPORTS,
 	MAP_FIREWALL_IPS,
+	SET_CLUSTER_IPS,
 	MAP_COUNT,
 };
 

@@ -184,6 +184,7 @@ static uint32_t hook_num(enum chain_hook h)
 	case HOOK_PREROUTING: return NF_INET_PRE_ROUTING;
 	case HOOK_OUTPUT: return NF_INET_LOCAL_OUT;
 	case HOOK_POSTROUTING: return NF_INET_POST_ROUTING;
+	case HOOK_FORWARD: return NF_INET_FORWARD;
 	case HOOK_NONE: break;
 	}
 	return 0;
@@ -267,6 +268,8 @@ static uint32_t map_key_type(const struct map *m, int family)
 {
 	uint32_t t = (TYPE_INET_PROTOCOL << TYPE_BITS) | TYPE_INET_SERVICE;
 
+	if (m->kind == MAP_ADDR)
+		return family == AF_INET6 ? TYPE_IP6ADDR : TYPE_IPADDR;
 	if (m->kind == MAP_ADDR_PROTO_PORT)
 		t |= (uint32_t)(family == AF_INET6 ? TYPE_IP6ADDR : TYPE_IPADDR) << (2 * TYPE_BITS);
 	return t;
@@ -280,6 +283,10 @@ static uint32_t map_key(const struct map *m, const struct map_elem *e, int famil
 	uint16_t port = htons(e->port);
 
 	memset(key, 0, 24);
+	if (m->kind == MAP_ADDR) {
+		memcpy(key, e->ip.bytes, alen);
+		return alen;
+	}
 	if (m->kind == MAP_ADDR_PROTO_PORT) {
 		memcpy(key, e->ip.bytes, alen);
 		off = alen;
@@ -304,10 +311,11 @@ static void put_set(struct batch *bt, const struct map *m, uint32_t id)
 	nftnl_set_set_str(s, NFTNL_SET_NAME, m->name);
 	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, bt->family);
 	nftnl_set_set_u32(s, NFTNL_SET_ID, id);
-	nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_MAP);
+	nftnl_set_set_u32(s, NFTNL_SET_FLAGS, m->kind == MAP_ADDR ? 0 : NFT_SET_MAP);
 	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, map_key_type(m, bt->family));
 	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, map_key(m, &dummy, bt->family, key));
-	nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, NFT_DATA_VERDICT);
+	if (m->kind != MAP_ADDR)
+		nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, NFT_DATA_VERDICT);
 	nlh = msg_start(bt, NFT_MSG_NEWSET, NLM_F_CREATE, 4096, OP_NEWSET, m->name);
 	if (nlh) {
 		nftnl_set_nlmsg_build_payload(nlh, s);
@@ -371,7 +379,7 @@ static void put_elems(struct batch *bt, const struct map *m, const struct map_el
 				break;
 			}
 			nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, key, klen);
-			if (add) {
+			if (add && v[j]->chain) {
 				nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_VERDICT, NFT_GOTO);
 				nftnl_set_elem_set_str(e, NFTNL_SET_ELEM_CHAIN, v[j]->chain);
 			}
@@ -447,7 +455,8 @@ static int diff_map(const struct map *old, const struct map *new,
 		} else if (c > 0) {
 			(*add)[(*n_add)++] = &new->elems[j++];
 		} else {
-			if (strcmp(old->elems[i].chain, new->elems[j].chain)) {
+			if (old->elems[i].chain && new->elems[j].chain &&
+			    strcmp(old->elems[i].chain, new->elems[j].chain)) {
 				(*del)[(*n_del)++] = &old->elems[i];
 				(*add)[(*n_add)++] = &new->elems[j];
 			}

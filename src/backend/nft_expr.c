@@ -217,7 +217,9 @@ int nft_stmt_exprs(struct nftnl_rule *r, const struct stmt *s, int family)
 		break;
 	}
 	case ST_SADDR_IN_SET:
-		err |= e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, saddr_off(family), alen, NFT_REG_1);
+	case ST_DADDR_IN_SET:
+		err |= e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, s->kind == ST_SADDR_IN_SET ?
+				 saddr_off(family) : daddr_off(family), alen, NFT_REG_1);
 		err |= e_lookup(r, s->name, false);
 		break;
 	case ST_SET_UPDATE_SADDR: {

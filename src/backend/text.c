@@ -59,6 +59,9 @@ static void print_stmt(const struct stmt *s, int family, FILE *out)
 	case ST_SADDR_IN_SET:
 		fprintf(out, "%s saddr @%s", fam, s->name);
 		break;
+	case ST_DADDR_IN_SET:
+		fprintf(out, "%s daddr @%s", fam, s->name);
+		break;
 	case ST_SET_UPDATE_SADDR:
 		fprintf(out, "update @%s { %s saddr }", s->name, fam);
 		break;
@@ -110,6 +113,7 @@ static const char *hook_name(enum chain_hook h)
 	case HOOK_PREROUTING: return "prerouting";
 	case HOOK_OUTPUT: return "output";
 	case HOOK_POSTROUTING: return "postrouting";
+	case HOOK_FORWARD: return "forward";
 	case HOOK_NONE: break;
 	}
 	return "";
@@ -138,16 +142,24 @@ static void print_map(const struct map *m, int family, FILE *out)
 	const char *addr = family == AF_INET6 ? "ipv6_addr" : "ipv4_addr";
 	char buf[INET6_ADDRSTRLEN];
 
-	fprintf(out, "\tmap %s {\n\t\ttype ", m->name);
-	if (m->kind == MAP_ADDR_PROTO_PORT)
-		fprintf(out, "%s . ", addr);
-	fputs("inet_proto . inet_service : verdict\n", out);
+	if (m->kind == MAP_ADDR) {
+		fprintf(out, "\tset %s {\n\t\ttype %s\n", m->name, addr);
+	} else {
+		fprintf(out, "\tmap %s {\n\t\ttype ", m->name);
+		if (m->kind == MAP_ADDR_PROTO_PORT)
+			fprintf(out, "%s . ", addr);
+		fputs("inet_proto . inet_service : verdict\n", out);
+	}
 	if (m->n) {
 		fputs("\t\telements = {", out);
 		for (size_t i = 0; i < m->n; i++) {
 			const struct map_elem *e = &m->elems[i];
 
 			fputs(i ? ",\n\t\t\t     " : " ", out);
+			if (m->kind == MAP_ADDR) {
+				fputs(ip_addr_str(&e->ip, buf, sizeof(buf)), out);
+				continue;
+			}
 			if (m->kind == MAP_ADDR_PROTO_PORT)
 				fprintf(out, "%s . ", ip_addr_str(&e->ip, buf, sizeof(buf)));
 			fprintf(out, "%s . %u : goto %s", proto_name(e->proto), e->port, e->chain);

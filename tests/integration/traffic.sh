@@ -66,6 +66,13 @@ knp_check "hairpin: pod-a reaches itself through its ClusterIP, masqueraded (got
 got=$(knp_probe tcp 198.19.0.30 80 --timeout 2)
 knp_check "a Service without endpoints is refused at once (got $got)" test "$got" = REFUSED
 
+got=$(knp_probe tcp $CIP 81 --timeout 2)
+knp_check "a ClusterIP port that no ServicePort has is refused (got $got)" test "$got" = REFUSED
+got=$(knp_node "$KNP_PYTHON" "$KNP_PROBE" tcp $CIP 81 --timeout 2)
+# a local socket sees the reject in the output path as EPERM at once
+knp_check "... and fails at once from the node itself (got $got)" \
+	bash -c "[ '$got' = REFUSED ] || [ '$got' = 'ERROR EPERM' ]"
+
 got=$(knp_probe tcp $KNP_NODE_CLIENT_IP 30081 --timeout 2)
 knp_check "a port that is no NodePort is left alone (got $got)" test "$got" != pod-a
 
