@@ -511,6 +511,11 @@ int daemon_dump(const struct config *cfg, FILE *out)
 		}
 		kube_client_poll(d.client, NULL, 0, 200);
 		kube_client_perform(d.client);
+		if (kube_client_fatal(d.client)) {
+			log_err("dump: %s", kube_client_fatal(d.client));
+			daemon_fini(&d);
+			return 1;
+		}
 	}
 	for (int i = 0; !err && i < N_FAMILIES; i++) {
 		err = build(cfg, d.store, families[i], &m, &rs);

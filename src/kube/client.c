@@ -49,6 +49,7 @@ struct kube_client {
 	CURLM *multi;
 	struct watcher w[2];	/* Services, EndpointSlices (or Endpoints) */
 	struct kube_stats stats;
+	char fatal[256];
 	uint64_t last_ok_ms;
 	unsigned int rng;
 };
@@ -352,6 +353,13 @@ static int request(struct watcher *w, bool watch)
 	return 0;
 }
 
+static bool tls_failure(CURLcode r)
+{
+	return r == CURLE_PEER_FAILED_VERIFICATION || r == CURLE_SSL_CERTPROBLEM ||
+	       r == CURLE_SSL_CACERT_BADFILE || r == CURLE_SSL_CONNECT_ERROR ||
+	       r == CURLE_SSL_ISSUER_ERROR;
+}
+
 static void backoff(struct watcher *w, enum wstate then)
 {
 	unsigned int d = w->backoff_ms ? w->backoff_ms * 2 : BACKOFF_MIN_MS;
@@ -424,6 +432,9 @@ static void list_done(struct watcher *w, long code)
 	if (code != 200) {
 		c->stats.http_errors++;
 		log_err("list %s: HTTP %ld: %.200s", kind_name(w->kind), code, w->len ? w->buf : "");
+		if (code == 401 || code == 403)
+			snprintf(c->fatal, sizeof(c->fatal), "the apiserver answers HTTP %ld to LIST %s: check the credentials and RBAC",
+				 code, w->path);
 		backoff(w, W_LIST);
 		return;
 	}
@@ -438,6 +449,7 @@ static void list_done(struct watcher *w, long code)
 		return;
 	}
 	c->last_ok_ms = now_ms();
+	c->fatal[0] = '\0';
 	w->backoff_ms = 0;
 	snprintf(w->rv, sizeof(w->rv), "%s", res.resource_version);
 	free(w->cont);
@@ -583,6 +595,9 @@ int kube_client_perform(struct kube_client *c)
 				log_err("list %s: %s", kind_name(w->kind),
 					w->abort == AB_TOO_BIG ? "response too large" :
 					curl_easy_strerror(msg->data.result));
+				if (tls_failure(msg->data.result))
+					snprintf(c->fatal, sizeof(c->fatal), "TLS with %s: %s",
+						 c->cfg->api.server, curl_easy_strerror(msg->data.result));
 				backoff(w, W_LIST);
 			} else {
 				list_done(w, code);
@@ -618,4 +633,9 @@ long kube_client_idle_ms(const struct kube_client *c)
 const struct kube_stats *kube_client_stats(const struct kube_client *c)
 {
 	return &c->stats;
+}
+
+const char *kube_client_fatal(const struct kube_client *c)
+{
+	return c->fatal[0] ? c->fatal : NULL;
 }

@@ -74,5 +74,9 @@ bool kube_client_synced(const struct kube_client *c);
 /* Milliseconds since the last successful response from the apiserver. */
 long kube_client_idle_ms(const struct kube_client *c);
 const struct kube_stats *kube_client_stats(const struct kube_client *c);
+/* The last failure that retrying will not fix by itself (401/403, TLS
+ * verification, bad client certificate), or NULL; cleared by a success.
+ * The daemon keeps retrying (credentials rotate); `dump` gives up at once. */
+const char *kube_client_fatal(const struct kube_client *c);
 
 #endif

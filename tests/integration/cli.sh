@@ -32,6 +32,23 @@ expect_usage_error "bad masquerade bit" --masquerade-bit --masquerade-bit 32
 knp_check "version prints the version" bash -c "'$KNP_BIN' version | grep -Eq '^kube-nftproxy [0-9]+\\.[0-9]+'"
 "$KNP_BIN" dump --master ftp://example.invalid >/dev/null 2>"$KNP_TMP/err"
 knp_check "a non-HTTP apiserver URL is refused (exit 2)" test $? = 2
+# dump against a server whose certificate does not verify: fails at once
+if command -v openssl >/dev/null; then
+	openssl req -x509 -newkey rsa:2048 -nodes -keyout "$KNP_TMP/k.pem" -out "$KNP_TMP/c.pem" \
+		-days 1 -subj /CN=localhost >/dev/null 2>&1
+	port=$((20000 + RANDOM % 20000))
+	knp_bg "" tls openssl s_server -accept "$port" -cert "$KNP_TMP/c.pem" -key "$KNP_TMP/k.pem" -www
+	tls_up() { (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; }
+	knp_wait_for tls_up
+	start=$(date +%s)
+	"$KNP_BIN" dump --master "https://127.0.0.1:$port" >/dev/null 2>"$KNP_TMP/tls.err"
+	rc=$?
+	took=$(($(date +%s) - start))
+	knp_check "dump against an unverifiable certificate exits 1 (got $rc)" test "$rc" = 1
+	knp_check "... within 5 s, not after the 30 s list timeout (took ${took}s)" test "$took" -le 5
+	knp_check "... naming the TLS failure" grep -q 'dump: TLS' "$KNP_TMP/tls.err"
+fi
+
 # without CAP_NET_ADMIN the daemon says why and exits instead of retrying forever
 if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
 	knp_start_apiserver
