@@ -9,7 +9,8 @@ tests under /control/.
 Usage:
   fake-apiserver.py --port N [--address 127.0.0.1] [--load FILE ...]
                     [--no-endpointslices] [--bookmark-interval SECONDS]
-                    [--port-file PATH] [--plain-chunks]
+                    [--port-file PATH] [--plain-chunks] [--token T]
+                    [--tls-cert PEM --tls-key PEM]
 
 Semantics (deliberately close to kube-apiserver):
   * one global integer resourceVersion, bumped by every create/update/delete;
@@ -41,6 +42,8 @@ Control interface (same server; JSON bodies; answers JSON):
   POST /control/close-watches end every open watch stream cleanly.
   POST /control/garbage       write one line of non-JSON on every open watch.
   POST /control/reset-stats   zero the request counters.
+  POST /control/token         body {"token": T}: API requests now need
+                              "Authorization: Bearer T" (null: none).
   GET  /control/stats         request counters and object counts.
 """
 
@@ -241,6 +244,7 @@ class Watcher:
 
 class State:
     def __init__(self):
+        self.token = None
         self.lock = threading.Lock()
         self.cond = threading.Condition(self.lock)
         self.rv = 100
@@ -603,6 +607,13 @@ class Handler(BaseHTTPRequestHandler):
     def do_HEAD(self):
         self.do_GET()
 
+    def authorized(self):
+        """--token: API requests need "Authorization: Bearer TOKEN"."""
+        want = STATE.token
+        if not want:
+            return True
+        return self.headers.get("Authorization", "") == "Bearer " + want
+
     def do_GET(self):
         u = urlsplit(self.path)
         q = {k: v[-1] for k, v in parse_qs(u.query,
@@ -610,6 +621,8 @@ class Handler(BaseHTTPRequestHandler):
         path = u.path.rstrip("/") or "/"
         parts = path.strip("/").split("/") if path != "/" else []
         try:
+            if not path.startswith("/control") and not self.authorized():
+                return self.send_status(401, "Unauthorized", "Unauthorized")
             if path == "/version":
                 return self.send_json(200, version_doc())
             if path in ("/healthz", "/livez", "/readyz"):
@@ -987,6 +1000,11 @@ class Handler(BaseHTTPRequestHandler):
                         w.garbage += 1
                     STATE.cond.notify_all()
                 return self.send_json(200, {"sent": n})
+            if path == "/control/token":
+                d = json.loads(body or b"{}")
+                with STATE.lock:
+                    STATE.token = d.get("token") or None
+                return self.send_json(200, {})
             if path == "/control/reset-stats":
                 with STATE.lock:
                     STATE.reset_stats()
@@ -1049,6 +1067,9 @@ def main():
     ap.add_argument("--no-endpointslices", action="store_true")
     ap.add_argument("--bookmark-interval", type=float, default=1.0)
     ap.add_argument("--port-file")
+    ap.add_argument("--token", help="require this bearer token on API requests")
+    ap.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM)")
+    ap.add_argument("--tls-key", help="... and this key (PEM)")
     ap.add_argument("--plain-chunks", action="store_true",
                     help="one chunk per write (no deliberate splitting)")
     ARGS = ap.parse_args()
@@ -1071,7 +1092,13 @@ def main():
 
     if ":" in ARGS.address:
         Server.address_family = socket.AF_INET6
+    STATE.token = ARGS.token
     srv = Server((ARGS.address, ARGS.port), Handler)
+    if ARGS.tls_cert:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(ARGS.tls_cert, ARGS.tls_key)
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     port = srv.server_address[1]
     if ARGS.port_file:
         tmp = ARGS.port_file + ".tmp"
