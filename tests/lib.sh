@@ -27,6 +27,7 @@
 #   knp_start_pods [--port P] [NAME=IP...]  pod-server in NS_PODS (default
 #                                        pod-a/b/c on 198.18.2.11-13:8080)
 #   knp_probe tcp|udp HOST PORT [ARGS]  probe.py from NS_CLIENT
+#   knp_answers PROTO HOST PORT N [NS]  N probes tallied: "pod-a=3 pod-b=3 "
 #   knp_service NS NAME CLUSTERIP PORT [options]   print Service JSON
 #   knp_slice NS NAME SERVICE PORT IP... [options] print EndpointSlice JSON
 #   knp_wait_for CMD...                 retry every 0.1 s for $KNP_WAIT s (5)
@@ -439,6 +440,14 @@ knp_service() {
 #   ~IP = terminating but serving.
 knp_slice() {
 	"$KNP_PYTHON" -c "$_knp_build_py" slice "$@"
+}
+
+# knp_answers PROTO HOST PORT COUNT [NS]: COUNT probes (from NS_CLIENT, or
+# NS) tallied as "pod-a=3 pod-b=3 " (names sorted), for exact
+# round-robin checks.
+knp_answers() {
+	knp_in "${5:-$NS_CLIENT}" "$KNP_PYTHON" "$KNP_PROBE" "$1" "$2" "$3" --count "$4" --timeout 1 |
+		sort | uniq -c | awk '{print $2"="$1}' | tr '\n' ' '
 }
 
 # knp_check DESC CMD... : run CMD; print "ok - DESC" or "not ok - DESC"

@@ -35,16 +35,15 @@ knp_apply_json "$(knp_slice default web6-v6 web6 8080 $A6 $B6 $D6 --port-name ht
 knp_apply_json "$(knp_service default none6 198.19.0.61 80 --port-name http |
 	sed "s/\"198.19.0.61\"/\"2001:db8:ff::11\"/g")"
 
-answers() { knp_probe tcp "$1" "$2" --count "$3" --timeout 1 | sort | uniq -c | awk '{print $2"="$1}' | tr '\n' ' '; }
 up() { [[ "$(knp_probe tcp $CIP6 80 --timeout 0.5)" == pod-*6 ]]; }
 knp_check "the IPv6 ClusterIP answers" knp_wait_for up
-got=$(answers $CIP6 80 9)
+got=$(knp_answers tcp $CIP6 80 9)
 knp_check "9 connections to the IPv6 ClusterIP round-robin over the IPv6 pods (got $got)" \
 	test "$got" = "pod-a6=3 pod-b6=3 pod-c6=3 "
-got=$(answers 198.19.0.60 80 9)
+got=$(knp_answers tcp 198.19.0.60 80 9)
 knp_check "the same Service's IPv4 ClusterIP reaches the IPv4 pods (got $got)" \
 	test "$got" = "pod-a=3 pod-b=3 pod-c=3 "
-got=$(answers $N6 30060 6)
+got=$(knp_answers tcp $N6 30060 6)
 knp_check "the NodePort answers on the node's IPv6 address (got $got)" \
 	test "$got" = "pod-a6=2 pod-b6=2 pod-c6=2 "
 got=$(knp_probe tcp $CIP6 80 --peer)

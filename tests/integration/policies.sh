@@ -21,7 +21,6 @@ s = json.load(sys.stdin)
 s["endpoints"].insert(1, {"addresses": [sys.argv[1]], "conditions": {"ready": True}, "nodeName": "node-2"})
 print(json.dumps(s))' "$B"
 }
-answers() { knp_probe tcp "$1" "$2" --count "$3" --timeout 1 | sort | uniq -c | awk '{print $2"="$1}' | tr '\n' ' '; }
 
 # --- sessionAffinity ClientIP, timeoutSeconds 3
 svc=$(knp_service default sticky 198.19.0.55 80 --port-name http --session-affinity |
@@ -31,7 +30,7 @@ knp_apply_json "$(knp_slice default sticky-1 sticky 8080 $A $B $P3 --port-name h
 up() { [[ "$(knp_probe tcp 198.19.0.55 80 --timeout 0.5)" == pod-* ]]; }
 knp_check "the affinity Service answers" knp_wait_for up
 first=$(knp_probe tcp 198.19.0.55 80)
-got=$(answers 198.19.0.55 80 9)
+got=$(knp_answers tcp 198.19.0.55 80 9)
 knp_check "9 connections of one client stick to $first (got $got)" test "$got" = "$first=9 "
 # its endpoint goes away: the client moves, and sticks to the new one
 
@@ -40,13 +39,13 @@ case $first in pod-a) rest="$B $P3" ;; pod-b) rest="$A $P3" ;; pod-c) rest="$A $
 knp_apply_json "$(knp_slice default sticky-1 sticky 8080 $rest --port-name http)"
 sleep 1
 second=$(knp_probe tcp 198.19.0.55 80)
-got=$(answers 198.19.0.55 80 6)
+got=$(knp_answers tcp 198.19.0.55 80 6)
 knp_check "after $first is removed the client sticks to another pod ($second: $got)" \
 	bash -c "[ '$second' != '$first' ] && [ '$got' = '$second=6 ' ]"
 # idle longer than timeoutSeconds: balanced afresh (the round-robin moves on)
 sleep 4.5
 third=$(knp_probe tcp 198.19.0.55 80)
-got=$(answers 198.19.0.55 80 4)
+got=$(knp_answers tcp 198.19.0.55 80 4)
 knp_check "after timeoutSeconds idle the client is balanced afresh ($second -> $third) and sticks again ($got)" \
 	bash -c "[ '$third' != '$second' ] && [ '$got' = '$third=4 ' ]"
 
@@ -60,16 +59,16 @@ print(json.dumps(s))')"
 knp_apply_json "$(three_nodes loc)"
 nodeport_up() { [[ "$(knp_probe tcp $N 30056 --timeout 0.5)" == pod-* ]]; }
 knp_check "the eTP=Local NodePort answers" knp_wait_for nodeport_up
-got=$(answers $N 30056 8)
+got=$(knp_answers tcp $N 30056 8)
 knp_check "eTP=Local: a NodePort reaches only the endpoints on this node (got $got)" \
 	test "$got" = "pod-a=4 pod-c=4 "
 got=$(knp_probe tcp $N 30056 --peer)
 knp_check "eTP=Local: the pod sees the client's address (got $got)" \
 	bash -c "[[ '$got' == *'from $C' ]]"
-got=$(answers 198.18.3.100 80 4)
+got=$(knp_answers tcp 198.18.3.100 80 4)
 knp_check "eTP=Local: the LoadBalancer IP reaches only local endpoints (got $got)" \
 	test "$got" = "pod-a=2 pod-c=2 "
-got=$(answers 198.19.0.56 80 9)
+got=$(knp_answers tcp 198.19.0.56 80 9)
 knp_check "eTP=Local leaves the ClusterIP to every endpoint (got $got)" \
 	test "$got" = "pod-a=3 pod-b=3 pod-c=3 "
 # no local endpoint: external traffic is dropped (not rejected)
@@ -95,7 +94,7 @@ knp_check "ClusterIP traffic from a client keeps its address without --cluster-c
 knp_apply_json "$(knp_service default itp 198.19.0.58 80 --port-name http --internal-traffic-policy Local)"
 knp_apply_json "$(three_nodes itp)"
 sleep 1
-got=$(answers 198.19.0.58 80 6)
+got=$(knp_answers tcp 198.19.0.58 80 6)
 knp_check "iTP=Local: the ClusterIP reaches only endpoints on this node (got $got)" \
 	test "$got" = "pod-a=3 pod-c=3 "
 knp_apply_json "$(knp_slice default itp-1 itp 8080 $B --port-name http --node node-2)"

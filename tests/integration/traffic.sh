@@ -23,35 +23,31 @@ knp_apply_json "$(knp_service default empty 198.19.0.30 80 --port-name http)"
 knp_apply_json "$(knp_service default hair 198.19.0.31 80 --port-name http)"
 knp_apply_json "$(knp_slice default hair-1 hair 8080 $KNP_POD_A --port-name http)"
 
-answers() { # PROTO HOST PORT COUNT [ns] -> sorted "count name" lines
-	knp_in "${5:-$NS_CLIENT}" "$KNP_PYTHON" "$KNP_PROBE" "$1" "$2" "$3" --count "$4" --timeout 1 |
-		sort | uniq -c | awk '{print $2"="$1}' | tr '\n' ' '
-}
 answered() { [[ "$(knp_probe tcp $CIP 80 --timeout 0.3)" == pod-* ]]; }
 
 knp_check "the ClusterIP answers once the rules are programmed" knp_wait_for answered
 
-got=$(answers tcp $CIP 80 30)
+got=$(knp_answers tcp $CIP 80 30)
 knp_check "30 connections to the ClusterIP reach each of 3 pods 10 times (got $got)" \
 	test "$got" = "pod-a=10 pod-b=10 pod-c=10 "
 
-got=$(answers tcp $CIP 80 9 "$NS_NODE")
+got=$(knp_answers tcp $CIP 80 9 "$NS_NODE")
 knp_check "the ClusterIP works from the node itself, round-robin (got $got)" \
 	test "$got" = "pod-a=3 pod-b=3 pod-c=3 "
 
-got=$(answers tcp $KNP_NODE_CLIENT_IP 30080 9)
+got=$(knp_answers tcp $KNP_NODE_CLIENT_IP 30080 9)
 knp_check "the NodePort answers an external client, round-robin (got $got)" \
 	test "$got" = "pod-a=3 pod-b=3 pod-c=3 "
 
-got=$(answers tcp 198.18.3.80 80 6)
+got=$(knp_answers tcp 198.18.3.80 80 6)
 knp_check "an externalIP routed to the node reaches the pods (got $got)" \
 	test "$got" = "pod-a=2 pod-b=2 pod-c=2 "
 
-got=$(answers udp 198.19.0.53 53 9)
+got=$(knp_answers udp 198.19.0.53 53 9)
 knp_check "a UDP ClusterIP round-robins datagrams of new flows (got $got)" \
 	test "$got" = "pod-a=3 pod-b=3 pod-c=3 "
 
-got=$(answers tcp $KNP_NODE_CLIENT_IP 30080 3 "$NS_NODE")
+got=$(knp_answers tcp $KNP_NODE_CLIENT_IP 30080 3 "$NS_NODE")
 knp_check "the NodePort answers the node itself on its own address (got $got)" \
 	test "$got" = "pod-a=1 pod-b=1 pod-c=1 "
 got=$(knp_node "$KNP_PYTHON" "$KNP_PROBE" tcp 127.0.0.1 30080 --timeout 1)
@@ -79,14 +75,14 @@ knp_check "a port that is no NodePort is left alone (got $got)" test "$got" != p
 # an endpoint removed while running is no longer used within 1 s
 knp_apply_json "$(knp_slice default web-1 web 8080 $KNP_POD_A $KNP_POD_B --port-name http)"
 sleep 1
-got=$(answers tcp $CIP 80 10)
+got=$(knp_answers tcp $CIP 80 10)
 knp_check "a removed endpoint gets no connection 1 s later (got $got)" \
 	test "$got" = "pod-a=5 pod-b=5 "
 
 # and one added is used within 1 s
 knp_apply_json "$(knp_slice default web-1 web 8080 $KNP_POD_A $KNP_POD_B $KNP_POD_C --port-name http)"
 sleep 1
-got=$(answers tcp $CIP 80 9)
+got=$(knp_answers tcp $CIP 80 9)
 knp_check "an added endpoint gets its share 1 s later (got $got)" \
 	test "$got" = "pod-a=3 pod-b=3 pod-c=3 "
 
