@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES="build-essential autoconf automake libtool pkg-config
 	libnftnl-dev libmnl-dev libcurl4-openssl-dev libcjson-dev libyaml-dev libcmocka-dev libnetfilter-conntrack-dev libmicrohttpd-dev
-	nftables iproute2 python3 curl valgrind openssl"
+	nftables iproute2 python3 curl valgrind openssl clang libclang-rt-14-dev"
 
 missing=$(dpkg-query -W -f='${Status} ${Package}\n' $PACKAGES 2>/dev/null |
 	awk '$3 != "installed" {print $4}'; for p in $PACKAGES; do

@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "kube/client.h"
+#include "kube/ndjson.h"
 #include "log.h"
 
 #define LIST_PAGE_SIZE		500
@@ -31,8 +32,9 @@ struct watcher {
 	enum wstate after_backoff;	/* W_LIST or W_WATCH */
 	CURL *easy;
 	struct curl_slist *headers;
-	char *buf;
+	char *buf;			/* a LIST body, or an error response */
 	size_t len, cap;
+	struct ndjson lines;		/* a WATCH body */
 	char rv[64];
 	char *cont;
 	bool synced;
@@ -180,10 +182,15 @@ static bool watch_line(struct watcher *w, const char *line, size_t len)
 	return true;
 }
 
+static int watch_line_cb(void *ctx, const char *line, size_t len)
+{
+	return watch_line(ctx, line, len) ? 0 : -ECANCELED;
+}
+
 static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
 {
 	struct watcher *w = ud;
-	size_t n = size * nmemb, start = 0;
+	size_t n = size * nmemb;
 	long code = 0;
 
 	curl_easy_getinfo(w->easy, CURLINFO_RESPONSE_CODE, &code);
@@ -198,33 +205,18 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
 	}
 	w->got_data = true;
 	w->c->last_ok_ms = now_ms();
-	/* watch: complete lines are handled at once, the rest waits */
-	for (size_t i = 0; i < n; i++) {
-		if (ptr[i] != '\n')
-			continue;
-		if (w->len) {
-			if (!buf_append(w, ptr + start, i - start))
-				return 0;
-			if (!watch_line(w, w->buf, w->len))
-				return 0;
-			w->len = 0;
-		} else if (!watch_line(w, ptr + start, i - start)) {
-			return 0;
-		}
-		start = i + 1;
+	switch (ndjson_feed(&w->lines, ptr, n, watch_line_cb, w)) {
+	case 0:
+		return n;
+	case -E2BIG:
+		w->c->stats.invalid_lines++;
+		log_err("watch %s: an event longer than %u MiB: restarting the watch",
+			kind_name(w->kind), MAX_LINE >> 20);
+		w->abort = AB_TOO_BIG;
+		return 0;
+	default:	/* out of memory, or watch_line() stopped the stream */
+		return 0;
 	}
-	if (start < n) {
-		if (w->len + (n - start) > MAX_LINE) {
-			w->c->stats.invalid_lines++;
-			log_err("watch %s: an event longer than %u MiB: restarting the watch",
-				kind_name(w->kind), MAX_LINE >> 20);
-			w->abort = AB_TOO_BIG;
-			return 0;
-		}
-		if (!buf_append(w, ptr + start, n - start))
-			return 0;
-	}
-	return n;
 }
 
 static char *read_token(const struct api_config *a)
@@ -285,6 +277,7 @@ static void transfer_end(struct watcher *w)
 	curl_slist_free_all(w->headers);
 	w->headers = NULL;
 	w->len = 0;
+	ndjson_reset(&w->lines);
 	w->abort = AB_NONE;
 	w->got_data = false;
 }
@@ -527,6 +520,7 @@ struct kube_client *kube_client_new(const struct config *cfg, const struct kube_
 	for (int i = 0; i < 2; i++) {
 		c->w[i].c = c;
 		c->w[i].path = kind_path(c->w[i].kind);
+		c->w[i].lines.max_line = MAX_LINE;
 	}
 	c->last_ok_ms = now_ms();
 	return c;
@@ -539,6 +533,7 @@ void kube_client_free(struct kube_client *c)
 	for (int i = 0; i < 2; i++) {
 		transfer_end(&c->w[i]);
 		free(c->w[i].buf);
+		ndjson_free(&c->w[i].lines);
 		free(c->w[i].cont);
 	}
 	curl_multi_cleanup(c->multi);
