@@ -64,40 +64,37 @@ static int collect_endpoints(struct svc_port *p, const struct k8s_service_port *
 	size_t cap = 0, n = 0;
 	struct model_endpoint *v = NULL;
 
-	for (int pass = 0; pass < 2 && !n; pass++) {
-		for (size_t i = 0; i < n_slices; i++) {
-			for (const struct k8s_endpoint_slice *s = slices[i]; s; s = s->next) {
-				const struct k8s_endpoint_port *ep_port;
+	for (size_t i = 0; i < n_slices; i++) {
+		for (const struct k8s_endpoint_slice *s = slices[i]; s; s = s->next) {
+			const struct k8s_endpoint_port *ep_port;
 
-				if (s->address_family != cfg->family)
+			if (s->address_family != cfg->family)
+				continue;
+			ep_port = slice_port(s, sp);
+			if (!ep_port)
+				continue;
+			for (size_t j = 0; j < s->n_endpoints; j++) {
+				const struct k8s_endpoint *e = &s->endpoints[j];
+
+				if (!e->ready && !(e->serving && e->terminating))
 					continue;
-				ep_port = slice_port(s, sp);
-				if (!ep_port)
-					continue;
-				for (size_t j = 0; j < s->n_endpoints; j++) {
-					const struct k8s_endpoint *e = &s->endpoints[j];
-					bool usable = pass == 0 ? e->ready :
-						(e->serving && e->terminating);
+				if (n == cap) {
+					size_t nc = cap ? cap * 2 : 4;
+					struct model_endpoint *nv = realloc(v, nc * sizeof(*nv));
 
-					if (!usable)
-						continue;
-					if (n == cap) {
-						size_t nc = cap ? cap * 2 : 4;
-						struct model_endpoint *nv = realloc(v, nc * sizeof(*nv));
-
-						if (!nv) {
-							free(v);
-							return -ENOMEM;
-						}
-						v = nv;
-						cap = nc;
+					if (!nv) {
+						free(v);
+						return -ENOMEM;
 					}
-					v[n].addr = e->addr;
-					v[n].port = ep_port->port;
-					v[n].local = e->node_name && cfg->node_name &&
-						!strcmp(e->node_name, cfg->node_name);
-					n++;
+					v = nv;
+					cap = nc;
 				}
+				v[n].addr = e->addr;
+				v[n].port = ep_port->port;
+				v[n].ready = e->ready;
+				v[n].local = e->node_name && cfg->node_name &&
+					!strcmp(e->node_name, cfg->node_name);
+				n++;
 			}
 		}
 	}
@@ -105,9 +102,12 @@ static int collect_endpoints(struct svc_port *p, const struct k8s_service_port *
 		size_t k = 1;
 
 		qsort(v, n, sizeof(*v), endpoint_cmp);
-		for (size_t i = 1; i < n; i++)	/* merge duplicates */
+		for (size_t i = 1; i < n; i++) {	/* merge duplicates */
 			if (endpoint_cmp(&v[i], &v[k - 1]))
 				v[k++] = v[i];
+			else	/* the same endpoint in two slices: ready wins */
+				v[k - 1].ready |= v[i].ready;
+		}
 		n = k;
 	}
 	p->endpoints = v;

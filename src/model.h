@@ -16,6 +16,7 @@
 struct model_endpoint {
 	struct ip_addr addr;
 	uint16_t port;		/* host order */
+	bool ready;		/* else serving and terminating (a fallback) */
 	bool local;		/* nodeName equals this node's name */
 };
 
@@ -41,7 +42,7 @@ struct svc_port {
 	bool affinity_client_ip;
 	uint32_t affinity_timeout;	/* seconds */
 	uint16_t health_check_node_port;/* the Service's, 0 when none */
-	size_t n_endpoints;		/* usable endpoints, sorted by address, port */
+	size_t n_endpoints;		/* endpoints, sorted by address, port */
 	struct model_endpoint *endpoints;
 };
 
@@ -63,8 +64,11 @@ struct model {
  * service.kubernetes.io/headless or service-proxy-name get no rules;
  * endpoints come from every slice of the Service's family whose port has the
  * ServicePort's name and protocol (the target port is the slice's port);
- * usable = ready, or when none is ready, serving and terminating (KEP-1669);
- * duplicates across slices are merged. */
+ * the model keeps those ready and those serving-and-terminating (marked
+ * ready = false); which of them receive traffic is the ruleset's choice
+ * (KEP-1669: ready ones, else serving-terminating ones, separately for
+ * cluster-wide and for node-local traffic); duplicates across slices are
+ * merged. */
 int model_build(struct model *m, const struct store *st, const struct model_config *cfg);
 void model_free(struct model *m);
 

@@ -304,20 +304,42 @@ static const char *name_addr(const struct ip_addr *a, char *buf, size_t len)
 	return buf;
 }
 
-/* One chain per endpoint (hairpin mark, affinity update, DNAT); fills
- * @ep_names and, with affinity, @aff_names. */
+/* The endpoints that receive traffic, as indexes into p->endpoints, in
+ * @out; returns how many. Cluster-wide (@local false) or on this node only:
+ * the ready ones, or when there is none, the serving-terminating ones, so a
+ * rollout drains to terminating pods rather than dropping (KEP-1669). */
+static size_t pick_endpoints(const struct svc_port *p, bool local, size_t *out)
+{
+	size_t n = 0;
+
+	for (int pass = 0; pass < 2 && !n; pass++)
+		for (size_t i = 0; i < p->n_endpoints; i++)
+			if ((!local || p->endpoints[i].local) &&
+			    p->endpoints[i].ready == (pass == 0))
+				out[n++] = i;
+	return n;
+}
+
+/* One chain per endpoint that receives traffic (hairpin mark, affinity
+ * update, DNAT); fills @ep_names and, with affinity, @aff_names. */
 static int build_endpoint_chains(struct ruleset *rs, const struct svc_port *p,
-				 const char **ep_names, const char **aff_names)
+				 const size_t *all, size_t n_all, const size_t *local,
+				 size_t n_local, const char **ep_names, const char **aff_names)
 {
 	const char *mark = chain_name_of(rs, CH_MARK_MASQ);
 	char buf[INET6_ADDRSTRLEN];
 	int err = 0;
 
-	for (size_t i = 0; i < p->n_endpoints; i++) {
+	for (size_t k = 0; k < n_all + n_local; k++) {
+		size_t i = k < n_all ? all[k] : local[k - n_all];
 		const struct model_endpoint *e = &p->endpoints[i];
-		const char *addr = name_addr(&e->addr, buf, sizeof(buf));
-		struct chain *ep = chain_add(rs, xasprintf("ep-%s/%s/%u", p->id, addr, e->port));
+		const char *addr;
+		struct chain *ep;
 
+		if (ep_names[i])	/* in both sets */
+			continue;
+		addr = name_addr(&e->addr, buf, sizeof(buf));
+		ep = chain_add(rs, xasprintf("ep-%s/%s/%u", p->id, addr, e->port));
 		if (!ep)
 			return -ENOMEM;
 		ep_names[i] = ep->name;
@@ -341,8 +363,8 @@ static int build_endpoint_chains(struct ruleset *rs, const struct svc_port *p,
 static int build_external_chain(struct ruleset *rs, const struct svc_port *p,
 				const struct ruleset_config *cfg, const struct chain *svc,
 				const char *const *ep_names, const char *const *aff_names,
-				const size_t *all, const size_t *local, size_t n_local,
-				struct chain **out)
+				const size_t *all, size_t n_all, const size_t *local,
+				size_t n_local, struct chain **out)
 {
 	const char *mark = chain_name_of(rs, CH_MARK_MASQ);
 	struct chain *ext = chain_add(rs, xasprintf("ext-%s", p->id));
@@ -357,7 +379,7 @@ static int build_external_chain(struct ruleset *rs, const struct svc_port *p,
 		if (p->internal_policy == POLICY_CLUSTER)
 			err |= RULE(ext, { .kind = ST_GOTO, .name = svc->name });
 		else
-			err |= add_balancing(ext, p, ep_names, aff_names, all, p->n_endpoints);
+			err |= add_balancing(ext, p, ep_names, aff_names, all, n_all);
 		return err ? -ENOMEM : 0;
 	}
 	/* eTP=Local: pods and the node itself are cluster traffic; others keep
@@ -413,7 +435,7 @@ static int build_port(struct ruleset *rs, const struct svc_port *p,
 	const char *mark = chain_name_of(rs, CH_MARK_MASQ);
 	uint8_t proto = l4proto_number(p->proto);
 	const char **ep_names = NULL, **aff_names = NULL;
-	size_t *all = NULL, *local = NULL, n_local = 0;
+	size_t *all = NULL, *local = NULL, n_all, n_local;
 	struct chain *svc, *ext;
 	int err = -ENOMEM;
 
@@ -427,12 +449,9 @@ static int build_port(struct ruleset *rs, const struct svc_port *p,
 	local = calloc(p->n_endpoints, sizeof(*local));
 	if (!ep_names || !aff_names || !all || !local)
 		goto out;
-	for (size_t i = 0; i < p->n_endpoints; i++) {
-		all[i] = i;
-		if (p->endpoints[i].local)
-			local[n_local++] = i;
-	}
-	err = build_endpoint_chains(rs, p, ep_names, aff_names);
+	n_all = pick_endpoints(p, false, all);
+	n_local = pick_endpoints(p, true, local);
+	err = build_endpoint_chains(rs, p, all, n_all, local, n_local, ep_names, aff_names);
 	if (err)
 		goto out;
 	err = -ENOMEM;
@@ -447,12 +466,12 @@ static int build_port(struct ruleset *rs, const struct svc_port *p,
 	if (p->internal_policy == POLICY_LOCAL)
 		err |= add_balancing(svc, p, ep_names, aff_names, local, n_local);
 	else
-		err |= add_balancing(svc, p, ep_names, aff_names, all, p->n_endpoints);
+		err |= add_balancing(svc, p, ep_names, aff_names, all, n_all);
 	err |= elem_add(&rs->maps[MAP_SERVICE_IPS], &p->cluster_ip, proto, p->port, svc->name);
 	if (err || (!p->node_port && !p->n_external))
 		goto out;
-	err = build_external_chain(rs, p, cfg, svc, ep_names, aff_names, all, local, n_local,
-				   &ext);
+	err = build_external_chain(rs, p, cfg, svc, ep_names, aff_names, all, n_all, local,
+				   n_local, &ext);
 	if (err)
 		goto out;
 	for (size_t i = 0; i < p->n_external; i++)

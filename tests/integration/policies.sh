@@ -79,6 +79,21 @@ knp_check "eTP=Local without a local endpoint drops NodePort traffic (got $got)"
 got=$(knp_probe tcp 198.19.0.56 80 --timeout 1)
 knp_check "... while the ClusterIP still reaches the remote endpoint (got $got)" test "$got" = pod-b
 
+# --- a rollout on this node: its pod is terminating but still serving
+# (KEP-1669): external traffic drains to it rather than being dropped
+knp_apply_json "$(knp_slice default loc-1 loc 8080 "~$A" --port-name http --node node-1 |
+	"$KNP_PYTHON" -c '
+import json, sys
+s = json.load(sys.stdin)
+s["endpoints"].append({"addresses": [sys.argv[1]], "conditions": {"ready": True}, "nodeName": "node-2"})
+print(json.dumps(s))' "$B")"
+sleep 1
+got=$(knp_answers tcp $N 30056 4)
+knp_check "eTP=Local: with only a terminating local pod, the NodePort drains to it (got $got)" \
+	test "$got" = "pod-a=4 "
+got=$(knp_answers tcp 198.19.0.56 80 4)
+knp_check "... while the ClusterIP goes to the ready pod elsewhere (got $got)" test "$got" = "pod-b=4 "
+
 # --- eTP=Cluster NodePort traffic is masqueraded (replies must come back)
 knp_apply_json "$(knp_service default clu 198.19.0.57 80 --port-name http --nodeport 30057)"
 knp_apply_json "$(knp_slice default clu-1 clu 8080 $A --port-name http)"

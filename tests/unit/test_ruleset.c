@@ -235,6 +235,37 @@ static void test_round_robin_chain_visits_endpoints_in_order(void **state)
 	store_free(st);
 }
 
+/* KEP-1669: ready endpoints take the traffic; without one, the serving
+ * terminating ones do; and the same holds separately for node-local
+ * traffic (eTP=Local): a local terminating endpoint beats dropping. */
+static void test_terminating_endpoints_are_a_fallback_for_cluster_and_local_traffic(void **state)
+{
+	struct store *st = store_new();
+	struct ruleset_config rc = default_rc();
+	char *text;
+
+	put_json(st, K8S_SERVICE,
+		 "{\"metadata\":{\"namespace\":\"shop\",\"name\":\"lb\"},\"spec\":{"
+		 "\"type\":\"NodePort\",\"clusterIP\":\"198.19.0.60\",\"externalTrafficPolicy\":\"Local\","
+		 "\"ports\":[{\"name\":\"http\",\"port\":80,\"nodePort\":30060}]}}");
+	put_json(st, K8S_ENDPOINT_SLICE,
+		 "{\"metadata\":{\"namespace\":\"shop\",\"name\":\"lb-1\","
+		 "\"labels\":{\"kubernetes.io/service-name\":\"lb\"}},\"addressType\":\"IPv4\","
+		 "\"ports\":[{\"name\":\"http\",\"port\":8080}],\"endpoints\":["
+		 "{\"addresses\":[\"198.18.2.11\"],\"nodeName\":\"node-a\","
+		 "\"conditions\":{\"ready\":false,\"serving\":true,\"terminating\":true}},"
+		 "{\"addresses\":[\"198.18.2.12\"],\"nodeName\":\"node-b\"}]}");
+	text = render(st, &rc);
+	/* cluster traffic: the ready remote endpoint only */
+	assert_non_null(strstr(text, "chain svc-shop/lb/tcp/http {\n"
+			       "\t\tgoto ep-shop/lb/tcp/http/198.18.2.12/8080\n"));
+	/* external traffic: no local ready endpoint, so the local terminating one */
+	assert_non_null(strstr(text, "\t\tfib saddr type local goto svc-shop/lb/tcp/http\n"
+			       "\t\tgoto ep-shop/lb/tcp/http/198.18.2.11/8080\n"));
+	free(text);
+	store_free(st);
+}
+
 static void test_service_without_endpoints_is_rejected_not_dnatted(void **state)
 {
 	struct store *st = store_new();
@@ -316,6 +347,7 @@ int main(void)
 		cmocka_unit_test(test_golden_real_loadbalancer_fixture),
 		cmocka_unit_test(test_golden_affinity_and_local_traffic_policies),
 		cmocka_unit_test(test_round_robin_chain_visits_endpoints_in_order),
+		cmocka_unit_test(test_terminating_endpoints_are_a_fallback_for_cluster_and_local_traffic),
 		cmocka_unit_test(test_service_without_endpoints_is_rejected_not_dnatted),
 		cmocka_unit_test(test_two_services_claiming_one_nodeport_keep_one_element),
 		cmocka_unit_test(test_unchanged_chains_compare_equal_and_changed_ones_do_not),

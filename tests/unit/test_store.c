@@ -112,23 +112,24 @@ static void test_not_ready_endpoints_are_not_used(void **state)
 	store_free(st);
 }
 
-static void test_serving_terminating_endpoints_are_used_when_none_is_ready(void **state)
+/* The model keeps ready and serving-terminating endpoints (flagged); not
+ * serving ones are gone. Which receive traffic is the ruleset's choice. */
+static void test_model_keeps_serving_terminating_endpoints_flagged(void **state)
 {
 	struct store *st = store_new();
+	const struct svc_port *p;
 	struct model m;
 
 	put_json(st, K8S_SERVICE, SVC_WEB);
 	put_slice(st, "web-a", "http", 8080,
 		  "{\"addresses\":[\"198.18.2.11\"],\"conditions\":{\"ready\":false,\"serving\":true,\"terminating\":true}},"
 		  "{\"addresses\":[\"198.18.2.12\"],\"conditions\":{\"ready\":false,\"serving\":false,\"terminating\":true}}");
-	assert_int_equal(model_build(&m, st, &mc), 0);
-	expect_endpoints(find(&m, "shop/web/tcp/http"), (const char *[]){ "198.18.2.11:8080" }, 1);
-	model_free(&m);
-
-	/* once a ready endpoint exists, terminating ones are dropped */
 	put_slice(st, "web-b", "http", 8080, "{\"addresses\":[\"198.18.2.13\"]}");
 	assert_int_equal(model_build(&m, st, &mc), 0);
-	expect_endpoints(find(&m, "shop/web/tcp/http"), (const char *[]){ "198.18.2.13:8080" }, 1);
+	p = find(&m, "shop/web/tcp/http");
+	expect_endpoints(p, (const char *[]){ "198.18.2.11:8080", "198.18.2.13:8080" }, 2);
+	assert_false(p->endpoints[0].ready);
+	assert_true(p->endpoints[1].ready);
 	model_free(&m);
 	store_free(st);
 }
@@ -294,7 +295,7 @@ int main(void)
 		cmocka_unit_test(test_slices_of_one_service_are_merged),
 		cmocka_unit_test(test_target_port_comes_from_the_slice_port_with_the_service_port_name),
 		cmocka_unit_test(test_not_ready_endpoints_are_not_used),
-		cmocka_unit_test(test_serving_terminating_endpoints_are_used_when_none_is_ready),
+		cmocka_unit_test(test_model_keeps_serving_terminating_endpoints_flagged),
 		cmocka_unit_test(test_duplicate_endpoints_across_slices_are_merged),
 		cmocka_unit_test(test_deleting_a_slice_removes_its_endpoints),
 		cmocka_unit_test(test_replacing_a_slice_moves_it_between_services),
