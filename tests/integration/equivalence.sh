@@ -51,7 +51,7 @@ sed -i 's/"protocol": "TCP", "port": 9999/"protocol": "SCTP", "port": 9999/' "$K
 knp_start_apiserver "${loads[@]}" --load "$KNP_TMP/own.json"
 
 knp_node "$KNP_BIN" dump --master "$APISERVER_URL" --hostname-override node-1 \
-	--cluster-cidr 198.18.0.0/16 >"$KNP_TMP/dump.nft"
+	--cluster-cidr 198.18.0.0/16 --nodeport-addresses 198.18.1.0/24,2001:db8:1::/64 >"$KNP_TMP/dump.nft"
 knp_check "dump succeeds" test -s "$KNP_TMP/dump.nft"
 knp_check "the dump holds the fixtures' LoadBalancer ingress IPs" \
 	grep -q '104.155.170.94 . tcp . ' "$KNP_TMP/dump.nft"
@@ -60,7 +60,7 @@ knp_check "the dump holds affinity sets" grep -q 'set aff-default/sticky/tcp/htt
 knp_check "the dump holds an SCTP ServicePort" grep -q '198.19.0.54 . sctp . 9999' "$KNP_TMP/dump.nft"
 
 knp_bg "$NS_NODE" daemon "$KNP_BIN" run --master "$APISERVER_URL" --min-sync-period 0 -v 4 \
-	--hostname-override node-1 --cluster-cidr 198.18.0.0/16
+	--hostname-override node-1 --cluster-cidr 198.18.0.0/16 --nodeport-addresses 198.18.1.0/24,2001:db8:1::/64
 synced() { grep -q 'full sync: .* committed' "$KNP_TMP/daemon.log"; }
 knp_check "the daemon programs the model" knp_wait_for synced
 knp_in "$NS_B" nft -f "$KNP_TMP/dump.nft"
