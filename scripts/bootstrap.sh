@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES="build-essential autoconf automake libtool pkg-config
-	libnftnl-dev libmnl-dev libcurl4-openssl-dev libcjson-dev libyaml-dev libcmocka-dev libnetfilter-conntrack-dev libmicrohttpd-dev
+	libnftnl-dev libmnl-dev libcurl4-openssl-dev libcjson-dev libyaml-dev libcmocka-dev libnetfilter-conntrack-dev libmicrohttpd-dev libsystemd-dev
 	nftables iproute2 python3 curl valgrind openssl clang libclang-rt-14-dev"
 
 missing=$(dpkg-query -W -f='${Status} ${Package}\n' $PACKAGES 2>/dev/null |

@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <systemd/sd-daemon.h>
 #include "backend/backend.h"
 #include "conntrack.h"
 #include "health.h"
@@ -274,6 +275,8 @@ static int sync_now(struct daemon *d, bool full)
 		d->sync_failures++;
 		return 0;
 	}
+	if (!d->syncs)	/* systemd Type=notify: ready once the rules are in */
+		sd_notify(0, "READY=1\nSTATUS=rules programmed");
 	d->syncs++;
 	d->last_ok_unix_ms = wall_ms();
 	if (full) {
@@ -484,6 +487,7 @@ int daemon_run(const struct config *cfg)
 			}
 		}
 	}
+	sd_notify(0, "STOPPING=1");
 	close(sfd);
 	daemon_fini(&d);
 	return status;

@@ -24,7 +24,7 @@ if command -v valgrind >/dev/null; then
 	# build the unit tests once more, plainly, beside it
 	mkdir -p build-valgrind
 	srcs=$(sed -n '/^libknp_a_SOURCES/,/^$/p' Makefile.am | grep -o 'src/[^ ]*\.c')
-	pc="libnftnl libmnl libcurl libcjson yaml-0.1 libnetfilter_conntrack libmicrohttpd cmocka"
+	pc="libnftnl libmnl libcurl libcjson yaml-0.1 libnetfilter_conntrack libmicrohttpd libsystemd cmocka"
 	for t in test_decode test_store test_ruleset test_health test_ndjson; do
 		# shellcheck disable=SC2046,SC2086
 		if ! cc -std=gnu11 -g -O1 -D_GNU_SOURCE -DPACKAGE_VERSION='"valgrind"' -Isrc \

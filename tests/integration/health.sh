@@ -5,7 +5,17 @@
 knp_setup_topology "hz$$"
 knp_start_pods
 knp_start_apiserver
-knp_bg "$NS_NODE" daemon "$KNP_BIN" run --master "$APISERVER_URL" --min-sync-period 50ms \
+# a systemd notify socket: READY=1 is expected once the rules are in
+knp_bg "$NS_NODE" notify "$KNP_PYTHON" -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(30)
+while True:
+    print(s.recv(4096).decode().replace("\n", " "), flush=True)' "$KNP_TMP/notify.sock"
+knp_wait_for test -S "$KNP_TMP/notify.sock"
+knp_bg "$NS_NODE" daemon env NOTIFY_SOCKET="$KNP_TMP/notify.sock" "$KNP_BIN" run \
+	--master "$APISERVER_URL" --min-sync-period 50ms \
 	--hostname-override node-1 --healthz-bind-address 0.0.0.0:10256 \
 	--metrics-bind-address 127.0.0.1:10249 -v 2
 N=$KNP_NODE_CLIENT_IP
@@ -27,6 +37,7 @@ knp_apply_json "$(knp_slice default lb-1 lb 8080 $KNP_POD_A --port-name http --n
 
 ready() { [[ "$(http http://$N:10256/healthz)" == *' 200' ]]; }
 knp_check "/healthz answers 200 once synced" knp_wait_for ready
+knp_check "systemd is told READY=1 after the first sync" knp_wait_for grep -q 'READY=1' "$KNP_TMP/notify.log"
 got=$(http http://$N:10256/healthz)
 knp_check "/healthz says when it last synced" bash -c "[[ '$got' == *lastUpdated* ]]"
 hc() { [[ "$(http http://$N:32070/)" == *'"localEndpoints":1'*' 200' ]]; }
