@@ -630,6 +630,67 @@ static void batch_free(struct batch *bt)
 	free(bt->info);
 }
 
+static int table_use_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct nftnl_table *t = nftnl_table_alloc();
+	uint32_t *use = data;
+
+	if (!t)
+		return MNL_CB_ERROR;
+	if (nftnl_table_nlmsg_parse(nlh, t) == 0)
+		*use = nftnl_table_get_u32(t, NFTNL_TABLE_USE);
+	nftnl_table_free(t);
+	return MNL_CB_OK;
+}
+
+/* How many objects (chains, sets, maps) the kernel's copy of our table
+ * holds, in *use. Returns 0, -ENOENT when the table is gone, or -errno. */
+static int table_use(struct nft_priv *p, int family, const char *name, uint32_t *use)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nftnl_table *t = nftnl_table_alloc();
+	uint32_t seq = p->seq++;
+	struct nlmsghdr *nlh;
+	int ret;
+
+	if (!t)
+		return -ENOMEM;
+	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETTABLE, family, NLM_F_ACK, seq);
+	nftnl_table_set_str(t, NFTNL_TABLE_NAME, name);
+	nftnl_table_nlmsg_build_payload(nlh, t);
+	nftnl_table_free(t);
+	if (mnl_socket_sendto(p->nl, nlh, nlh->nlmsg_len) < 0)
+		return -errno;
+	*use = UINT32_MAX;
+	do {
+		ret = mnl_socket_recvfrom(p->nl, buf, sizeof(buf));
+		if (ret <= 0)
+			return ret < 0 ? -errno : -EIO;
+		ret = mnl_cb_run(buf, ret, seq, p->portid, table_use_cb, use);
+	} while (ret > 0);
+	return ret < 0 ? -errno : 0;
+}
+
+/* Before a partial sync: is the kernel's table still the one we committed?
+ * Someone deleting it (`nft flush ruleset`, a firewall reload, `cleanup`)
+ * or its chains would otherwise go unnoticed until the hourly full sync. */
+static bool table_intact(struct nft_priv *p, struct backend *b)
+{
+	const struct ruleset *c = &p->committed;
+	uint32_t want = c->n_chains + MAP_COUNT + c->n_sets, use = 0;
+	int err = table_use(p, b->family, b->table, &use);
+
+	if (!err && use == want)
+		return true;
+	if (err)
+		log_warn("nftables %s: table %s: %s; programming it again", family_name(b->family),
+			 b->table, strerror(-err));
+	else
+		log_warn("nftables %s: table %s holds %u objects, we committed %u: it was changed from outside; replacing it",
+			 family_name(b->family), b->table, use, want);
+	return false;
+}
+
 /* A set kept its name but changed its timeout: the rules using it would
  * keep it busy, so such a change is sent as a full replacement. */
 static bool sets_changed(const struct ruleset *old, const struct ruleset *new)
@@ -660,7 +721,8 @@ static int nft_sync(struct backend *b, struct ruleset *rs, bool full)
 	struct batch bt = { .family = b->family, .table = b->table };
 	int err;
 
-	full = full || !p->have_committed || sets_changed(&p->committed, rs);
+	full = full || !p->have_committed || sets_changed(&p->committed, rs) ||
+	       !table_intact(p, b);
 	bt.seq0 = bt.seq = p->seq;
 	batch_begin(&bt);
 	if (full)

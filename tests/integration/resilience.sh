@@ -8,7 +8,8 @@
 knp_setup_topology "rs$$"
 knp_start_pods
 knp_start_apiserver
-knp_bg "$NS_NODE" daemon "$KNP_BIN" run --master "$APISERVER_URL" --min-sync-period 50ms -v 2
+knp_bg "$NS_NODE" daemon "$KNP_BIN" run --master "$APISERVER_URL" --min-sync-period 50ms \
+	--sync-period 2s -v 2
 DAEMON_PID=$KNP_LAST_PID
 LOG=$KNP_TMP/daemon.log
 
@@ -85,6 +86,14 @@ broken() { [ "$(knp_probe tcp $CIP 80 --timeout 0.5)" = TIMEOUT ]; }
 knp_check "with our table flushed by hand, web is broken" broken
 kill -HUP "$DAEMON_PID"
 knp_check "SIGHUP repairs the table: web works again" knp_wait_for rr
+
+# someone deletes our table (a firewall reload, `nft flush ruleset`): the
+# next periodic resync notices and programs it again, with no change needed
+knp_node nft delete table ip kube-nftproxy
+knp_check "a table deleted from outside is programmed again by the periodic resync" \
+	bash -c "KNP_WAIT=6; $(declare -f knp_wait_for); knp_wait_for ip netns exec $NS_NODE nft list chain ip kube-nftproxy svc-default/web/tcp/http >/dev/null 2>&1"
+knp_check "... and web works again" knp_wait_for rr
+knp_check "... and the daemon said why" grep -q 'programming it again\|changed from outside' "$LOG"
 
 # the apiserver goes away: rules stay, the daemon backs off
 knp_kill "$APISERVER_PID"
