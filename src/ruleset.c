@@ -523,10 +523,61 @@ static int tagged_qcmp(const void *a, const void *b)
 	return x->idx < y->idx ? -1 : x->idx > y->idx;
 }
 
+/* Conflicts are reported when they change, not at every sync (the daemon
+ * rebuilds the ruleset every --sync-period): a digest of the last build's
+ * conflicts per family and map. */
+static uint64_t reported_conflicts[2][MAP_COUNT];
+
+static uint64_t digest_str(uint64_t h, const char *s)
+{
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
+	return h;
+}
+
+/* Log the keys of sorted @t claimed by two targets, unless the same set of
+ * conflicts was logged last time. */
+static void report_conflicts(const struct map *m, const struct tagged_elem *t, size_t n,
+			     uint64_t *reported)
+{
+	uint64_t digest = 1469598103934665603ULL;
+	size_t first = 0;
+	bool any = false;
+
+	for (size_t pass = 0; pass < 2; pass++) {
+		for (size_t i = 1; i < n; i++) {
+			char buf[INET6_ADDRSTRLEN] = "";
+
+			if (map_elem_cmp(&t[i].e, &t[first].e)) {
+				first = i;
+				continue;
+			}
+			if (!t[i].e.chain || !strcmp(t[i].e.chain, t[first].e.chain))
+				continue;	/* the same entry twice: a ClusterIP of 2 ports */
+			if (pass == 0) {
+				digest = digest_str(digest_str(digest, t[first].e.chain), t[i].e.chain);
+				any = true;
+				continue;
+			}
+			if (t[i].e.ip.family)
+				ip_addr_str(&t[i].e.ip, buf, sizeof(buf));
+			log_warn("%s: %s%s%u/%u is claimed twice: %s keeps it, %s gets none",
+				 m->name, buf, *buf ? ":" : "", t[i].e.port, t[i].e.proto,
+				 t[first].e.chain, t[i].e.chain);
+		}
+		if (pass == 0 && (!any || digest == *reported)) {
+			*reported = any ? digest : 0;
+			return;
+		}
+		first = 0;
+	}
+	*reported = digest;
+}
+
 /* Sort a map and drop duplicate keys (two Services claiming the same
  * externalIP:port or NodePort): the first one added, that is the lowest
  * ServicePort id, keeps the key. Returns 0 or -ENOMEM. */
-static int map_finish(struct map *m)
+static int map_finish(struct map *m, int family, int index)
 {
 	struct tagged_elem *t;
 	size_t k = 1;
@@ -541,22 +592,11 @@ static int map_finish(struct map *m)
 		t[i].idx = i;
 	}
 	qsort(t, m->n, sizeof(*t), tagged_qcmp);
+	report_conflicts(m, t, m->n, &reported_conflicts[family == AF_INET6][index]);
 	m->elems[0] = t[0].e;
-	for (size_t i = 1; i < m->n; i++) {
-		char buf[INET6_ADDRSTRLEN] = "";
-
-		if (map_elem_cmp(&t[i].e, &m->elems[k - 1])) {
+	for (size_t i = 1; i < m->n; i++)
+		if (map_elem_cmp(&t[i].e, &m->elems[k - 1]))
 			m->elems[k++] = t[i].e;
-			continue;
-		}
-		if (!t[i].e.chain || !strcmp(t[i].e.chain, m->elems[k - 1].chain))
-			continue;	/* the same entry twice: a ClusterIP of 2 ports */
-		if (t[i].e.ip.family)
-			ip_addr_str(&t[i].e.ip, buf, sizeof(buf));
-		log_warn("%s: %s%s%u/%u is claimed twice: %s keeps it, %s gets none", m->name,
-			 buf, *buf ? ":" : "", t[i].e.port, t[i].e.proto,
-			 m->elems[k - 1].chain, t[i].e.chain);
-	}
 	m->n = k;
 	free(t);
 	return 0;
@@ -597,7 +637,7 @@ int ruleset_build(struct ruleset *rs, const struct model *m, const struct rulese
 	if (rs->n_sets)
 		qsort(rs->sets, rs->n_sets, sizeof(*rs->sets), set_qcmp);
 	for (int i = 0; i < MAP_COUNT; i++) {
-		if (map_finish(&rs->maps[i]) < 0) {
+		if (map_finish(&rs->maps[i], rs->family, i) < 0) {
 			ruleset_free(rs);
 			return -ENOMEM;
 		}

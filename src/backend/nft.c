@@ -415,7 +415,130 @@ static void put_all_elems(struct batch *bt, const struct map *m)
 
 /* ---- full and incremental batches ---- */
 
-static void build_full(struct batch *bt, const struct ruleset *rs)
+/* ---- sessionAffinity state across a full replacement ---- */
+
+static int elems_cb(const struct nlmsghdr *nlh, void *data)
+{
+	return nftnl_set_elems_nlmsg_parse(nlh, data) < 0 ? MNL_CB_ERROR : MNL_CB_OK;
+}
+
+/* The elements the kernel holds in set @name of our table, or NULL (no such
+ * set or table, or an error: affinity then starts afresh). */
+static struct nftnl_set *read_set_elems(struct nft_priv *p, int family, const char *table,
+					const char *name)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nftnl_set *s = nftnl_set_alloc();
+	uint32_t seq = p->seq++;
+	struct nlmsghdr *nlh;
+	int ret;
+
+	if (!s)
+		return NULL;
+	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSETELEM, family, NLM_F_DUMP | NLM_F_ACK, seq);
+	nftnl_set_set_str(s, NFTNL_SET_TABLE, table);
+	nftnl_set_set_str(s, NFTNL_SET_NAME, name);
+	nftnl_set_elems_nlmsg_build_payload(nlh, s);
+	if (mnl_socket_sendto(p->nl, nlh, nlh->nlmsg_len) < 0)
+		goto fail;
+	do {
+		ret = mnl_socket_recvfrom(p->nl, buf, sizeof(buf));
+		if (ret <= 0)
+			goto fail;
+		ret = mnl_cb_run(buf, ret, seq, p->portid, elems_cb, s);
+	} while (ret > 0);
+	if (ret == 0)
+		return s;
+fail:
+	nftnl_set_free(s);
+	return NULL;
+}
+
+/* A full sync recreates the table, and with it the affinity sets: read the
+ * clients they hold first, for every affinity set that the new ruleset
+ * keeps, so they are put back with their remaining time in the same
+ * transaction (a SIGHUP, the hourly resync or a restart does not move
+ * clients). Returns an array parallel to rs->sets (entries may be NULL) or
+ * NULL when there is nothing to keep. */
+static struct nftnl_set **save_affinity(struct nft_priv *p, int family, const char *table,
+					const struct ruleset *rs)
+{
+	struct nftnl_set **v;
+
+	if (!rs->n_sets)
+		return NULL;
+	v = calloc(rs->n_sets, sizeof(*v));
+	if (!v)
+		return NULL;
+	for (size_t i = 0; i < rs->n_sets; i++)
+		v[i] = read_set_elems(p, family, table, rs->sets[i].name);
+	return v;
+}
+
+static void free_affinity(struct nftnl_set **v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++)
+		if (v[i])
+			nftnl_set_free(v[i]);
+	free(v);
+}
+
+/* Re-add the saved clients of @as, keeping when each would expire. */
+static void put_saved_elems(struct batch *bt, const struct addr_set *as, struct nftnl_set *old)
+{
+	struct nftnl_set_elems_iter *it = nftnl_set_elems_iter_create(old);
+	struct nftnl_set_elem *e = it ? nftnl_set_elems_iter_cur(it) : NULL;
+
+	while (e && !bt->err) {
+		struct nftnl_set *s = nftnl_set_alloc();
+		struct nlmsghdr *nlh;
+		size_t n = 0;
+
+		if (!s) {
+			bt->err = -ENOMEM;
+			break;
+		}
+		nftnl_set_set_str(s, NFTNL_SET_TABLE, bt->table);
+		nftnl_set_set_str(s, NFTNL_SET_NAME, as->name);
+		nftnl_set_set_u32(s, NFTNL_SET_FAMILY, bt->family);
+		for (; e && n < ELEMS_PER_MSG; e = nftnl_set_elems_iter_next(it)) {
+			struct nftnl_set_elem *ne;
+			const void *key;
+			uint32_t klen = 0;
+			uint64_t left = nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_EXPIRATION) ?
+				nftnl_set_elem_get_u64(e, NFTNL_SET_ELEM_EXPIRATION) : 0;
+
+			key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &klen);
+			if (!key || !left || klen != nft_addr_len(bt->family))
+				continue;
+			ne = nftnl_set_elem_alloc();
+			if (!ne) {
+				bt->err = -ENOMEM;
+				break;
+			}
+			nftnl_set_elem_set(ne, NFTNL_SET_ELEM_KEY, key, klen);
+			nftnl_set_elem_set_u64(ne, NFTNL_SET_ELEM_TIMEOUT, (uint64_t)as->timeout * 1000);
+			nftnl_set_elem_set_u64(ne, NFTNL_SET_ELEM_EXPIRATION,
+					       left < (uint64_t)as->timeout * 1000 ? left :
+					       (uint64_t)as->timeout * 1000);
+			nftnl_set_elem_add(s, ne);
+			n++;
+		}
+		if (n) {
+			nlh = msg_start(bt, NFT_MSG_NEWSETELEM, NLM_F_CREATE, 64 + ELEMS_PER_MSG * 96,
+					OP_NEWELEM, as->name);
+			if (nlh) {
+				nftnl_set_elems_nlmsg_build_payload(nlh, s);
+				msg_end(bt, nlh);
+			}
+		}
+		nftnl_set_free(s);
+	}
+	if (it)
+		nftnl_set_elems_iter_destroy(it);
+}
+
+static void build_full(struct batch *bt, const struct ruleset *rs, struct nftnl_set **saved)
 {
 	/* add + delete + add: replaces the table whether or not it exists */
 	put_table(bt, NFT_MSG_NEWTABLE, OP_NEWTABLE);
@@ -427,6 +550,9 @@ static void build_full(struct batch *bt, const struct ruleset *rs)
 		put_set(bt, &rs->maps[i], i + 1);
 	for (size_t i = 0; i < rs->n_sets; i++)
 		put_addr_set(bt, &rs->sets[i], NFT_MSG_NEWSET, MAP_COUNT + 1 + i);
+	for (size_t i = 0; saved && i < rs->n_sets; i++)
+		if (saved[i])
+			put_saved_elems(bt, &rs->sets[i], saved[i]);
 	for (int i = 0; i < MAP_COUNT; i++)
 		put_all_elems(bt, &rs->maps[i]);
 	for (size_t i = 0; i < rs->n_chains; i++)
@@ -719,18 +845,22 @@ static int nft_sync(struct backend *b, struct ruleset *rs, bool full)
 {
 	struct nft_priv *p = b->priv;
 	struct batch bt = { .family = b->family, .table = b->table };
+	struct nftnl_set **saved = NULL;
 	int err;
 
 	full = full || !p->have_committed || sets_changed(&p->committed, rs) ||
 	       !table_intact(p, b);
+	if (full)
+		saved = save_affinity(p, b->family, b->table, rs);
 	bt.seq0 = bt.seq = p->seq;
 	batch_begin(&bt);
 	if (full)
-		build_full(&bt, rs);
+		build_full(&bt, rs, saved);
 	else
 		build_delta(&bt, &p->committed, rs);
 	batch_end(&bt);
 	p->seq = bt.seq;
+	free_affinity(saved, rs->n_sets);
 	if (bt.err) {
 		batch_free(&bt);
 		b->stats.failures++;

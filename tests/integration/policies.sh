@@ -10,6 +10,7 @@ knp_start_pods
 knp_start_apiserver
 knp_bg "$NS_NODE" daemon "$KNP_BIN" run --master "$APISERVER_URL" --min-sync-period 50ms \
 	--hostname-override node-1 -v 2
+DAEMON_PID=$KNP_LAST_PID
 C=$KNP_CLIENT_IP
 N=$KNP_NODE_CLIENT_IP
 A=$KNP_POD_A B=$KNP_POD_B P3=$KNP_POD_C
@@ -48,6 +49,28 @@ third=$(knp_probe tcp 198.19.0.55 80)
 got=$(knp_answers tcp 198.19.0.55 80 4)
 knp_check "after timeoutSeconds idle the client is balanced afresh ($second -> $third) and sticks again ($got)" \
 	bash -c "[ '$third' != '$second' ] && [ '$got' = '$third=4 ' ]"
+
+# --- affinity survives a full resync (SIGHUP) and a daemon restart
+knp_apply_json "$(knp_service default sticky2 198.19.0.65 80 --port-name http --session-affinity)"
+knp_apply_json "$(knp_slice default sticky2-1 sticky2 8080 $A $B $P3 --port-name http)"
+# the first connection comes from another client (pod-a itself), so ours
+# lands on the second endpoint: a reset round-robin would send it elsewhere
+up2() { [[ "$(knp_pods "$KNP_PYTHON" "$KNP_PROBE" tcp 198.19.0.65 80 --source $A --timeout 0.5)" == pod-* ]]; }
+knp_wait_for up2
+stuck=$(knp_probe tcp 198.19.0.65 80)
+knp_check "our client landed on the second endpoint ($stuck)" test "$stuck" = pod-b
+kill -HUP "$DAEMON_PID"
+sleep 1
+got=$(knp_answers tcp 198.19.0.65 80 3)
+knp_check "a full resync (SIGHUP) keeps the client on $stuck (got $got)" test "$got" = "$stuck=3 "
+knp_kill "$DAEMON_PID"
+knp_bg "$NS_NODE" daemon2 "$KNP_BIN" run --master "$APISERVER_URL" --min-sync-period 50ms \
+	--hostname-override node-1 -v 2
+DAEMON_PID=$KNP_LAST_PID
+synced2() { grep -q 'sync ip: full' "$KNP_TMP/daemon2.log"; }
+knp_wait_for synced2
+got=$(knp_answers tcp 198.19.0.65 80 3)
+knp_check "a restarted daemon keeps the client on $stuck (got $got)" test "$got" = "$stuck=3 "
 
 # --- externalTrafficPolicy Local on a NodePort and a LoadBalancer IP
 knp_apply_json "$(knp_service default loc 198.19.0.56 80 --port-name http --type LoadBalancer \
