@@ -182,6 +182,22 @@ static int parse_dur(const char *flag, const char *arg, unsigned int *out)
 	return 0;
 }
 
+/* Node names are lowercase DNS names: trim and lowercase the hostname or
+ * --hostname-override, as kube-proxy does, so it matches nodeName. */
+static void normalize_node_name(char *s)
+{
+	char *start = s, *end;
+
+	while (isspace((unsigned char)*start))
+		start++;
+	memmove(s, start, strlen(start) + 1);
+	end = s + strlen(s);
+	while (end > s && isspace((unsigned char)end[-1]))
+		*--end = '\0';
+	for (; *s; s++)
+		*s = tolower((unsigned char)*s);
+}
+
 static const struct {
 	const char *name;
 	enum command cmd;
@@ -290,6 +306,8 @@ int config_parse(struct config *c, int argc, char **argv)
 		gethostname(host, sizeof(host) - 1);
 		ret = set_str(&c->hostname, host);
 	}
+	if (!ret)
+		normalize_node_name(c->hostname);
 	return ret;
 }
 

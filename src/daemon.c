@@ -143,8 +143,12 @@ static int build(const struct config *cfg, const struct store *st, int family,
 	return err;
 }
 
-/* Sync one family. Returns 0 or -errno (then its next sync is full). */
-static int sync_family(struct daemon *d, struct family_state *f, bool full)
+/* Sync one family; @full asks for a full replacement, which the family
+ * also does on its own after a failure. Returns 0 or -errno (then its next
+ * sync is full); *has_services tells whether the family had anything to
+ * program, so that a family with nothing (an IPv4-only cluster's ip6)
+ * failing does not make the node unhealthy. */
+static int sync_family(struct daemon *d, struct family_state *f, bool full, bool *has_services)
 {
 	struct backend *b = f->backend;
 	struct ruleset rs;
@@ -152,12 +156,14 @@ static int sync_family(struct daemon *d, struct family_state *f, bool full)
 	uint64_t t0 = now_ms();
 	int err;
 
+	*has_services = true;
 	err = build(d->cfg, d->store, f->family, &m, &rs);
 	if (err) {
 		log_err("sync %s: building the ruleset: %s", family_name(f->family), strerror(-err));
 		f->need_full = true;
 		return err;
 	}
+	*has_services = m.n > 0;
 	full = full || f->need_full;
 	err = b->ops->sync(b, &rs, full);
 	if (err) {
@@ -219,8 +225,10 @@ static void update_health_services(struct daemon *d)
 
 			if (!p->health_check_node_port)
 				continue;
+			/* ready ones only: a node whose pods all terminate
+			 * answers 503 so load balancers drain it (KEP-1669) */
 			for (j = 0; j < p->n_endpoints; j++)
-				local += p->endpoints[j].local;
+				local += p->endpoints[j].local && p->endpoints[j].ready;
 			for (j = 0; j < n; j++)
 				if (v[j].port == p->health_check_node_port &&
 				    !strcmp(v[j].namespace, p->namespace) && !strcmp(v[j].name, p->name))
@@ -260,21 +268,27 @@ static int sync_now(struct daemon *d, bool full)
 	uint64_t t0 = now_ms();
 
 	d->last_sync_ms = t0;
+	full = full || any_need_full(d);	/* for the record: a full one happened */
 	for (int i = 0; i < N_FAMILIES; i++) {
-		int err = sync_family(d, &d->fam[i], full);
+		bool has_services;
+		int err = sync_family(d, &d->fam[i], full, &has_services);
 
 		if (err == -EPERM)
 			return err;
-		if (err < 0)
-			ok = false;
+		if (err < 0) {
+			d->last_failed = true;
+			d->sync_failures++;
+			if (has_services)
+				ok = false;
+		}
 	}
 	d->dirty = false;	/* a failed family retries through need_full */
-	d->last_failed = !ok;
+	if (!any_need_full(d))
+		d->last_failed = false;
 	d->last_sync_seconds = (now_ms() - t0) / 1000.0;
-	if (!ok) {
-		d->sync_failures++;
+	update_health_services(d);
+	if (!ok)
 		return 0;
-	}
 	if (!d->syncs)	/* systemd Type=notify: ready once the rules are in */
 		sd_notify(0, "READY=1\nSTATUS=rules programmed");
 	d->syncs++;
@@ -285,7 +299,6 @@ static int sync_now(struct daemon *d, bool full)
 		 * memory back rather than keep it as the process's RSS */
 		malloc_trim(0);
 	}
-	update_health_services(d);
 	return 0;
 }
 
@@ -477,8 +490,9 @@ int daemon_run(const struct config *cfg)
 		now = now_ms();
 		due = next_sync_in(&d, now);
 		if (due == 0) {
-			bool full = any_need_full(&d) || (!d.dirty &&
-				    now >= d.last_full_ms + FULL_SYNC_PERIOD_MS);
+			/* hourly, even under steady churn; a family that failed
+			 * replaces its table on its own (need_full) */
+			bool full = now >= d.last_full_ms + FULL_SYNC_PERIOD_MS;
 
 			if (sync_now(&d, full) == -EPERM) {
 				log_err("the kernel refused to let us program nftables: kube-nftproxy needs CAP_NET_ADMIN (run it as root or grant the capability)");

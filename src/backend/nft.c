@@ -672,8 +672,10 @@ static int batch_send(struct nft_priv *p, struct batch *bt)
 	if (set_bufsize(p->nl, SO_SNDBUFFORCE, bt->len + 65536) < 0)
 		set_bufsize(p->nl, SO_SNDBUF, bt->len + 65536);
 	if (mnl_socket_sendto(p->nl, bt->buf, bt->len) < 0) {
-		log_err("nftables: sending a batch of %zu bytes: %s", bt->len, strerror(errno));
-		return -errno;
+		int err = errno;
+
+		log_err("nftables: sending a batch of %zu bytes: %s", bt->len, strerror(err));
+		return -err;
 	}
 	while ((n = recv(mnl_socket_get_fd(p->nl), buf, sizeof(buf), MSG_DONTWAIT)) > 0) {
 		const struct nlmsghdr *nlh = (const struct nlmsghdr *)buf;
@@ -704,10 +706,12 @@ static int batch_send(struct nft_priv *p, struct batch *bt)
 		}
 	}
 	if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+		int err = errno;
+
 		/* e.g. ENOBUFS: errors were lost; the outcome is unknown */
-		log_err("nftables: reading the kernel's answer: %s", strerror(errno));
+		log_err("nftables: reading the kernel's answer: %s", strerror(err));
 		if (!first_err)
-			first_err = -errno;
+			first_err = -err;
 	}
 	return first_err;
 }

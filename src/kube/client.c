@@ -117,12 +117,20 @@ static int stub_object(enum k8s_kind kind, const char *ns, const char *name,
 			return -ENOMEM;
 		o->service->namespace = strdup(ns);
 		o->service->name = strdup(name);
+		if (!o->service->namespace || !o->service->name) {
+			k8s_object_clear(o);
+			return -ENOMEM;
+		}
 	} else {
 		o->slice = calloc(1, sizeof(*o->slice));
 		if (!o->slice)
 			return -ENOMEM;
 		o->slice->namespace = strdup(ns);
 		o->slice->name = strdup(name);
+		if (!o->slice->namespace || !o->slice->name) {
+			k8s_object_clear(o);
+			return -ENOMEM;
+		}
 	}
 	return 0;
 }
@@ -474,11 +482,10 @@ static void watch_done(struct watcher *w, CURLcode res, long code)
 		return;
 	}
 	if (w->abort == AB_BAD_LINE || w->abort == AB_TOO_BIG) {
-		/* the stream is corrupt; what was applied before it is fine */
-		if (lively)
-			start_watch(w);
-		else
-			backoff(w, W_WATCH);
+		/* the stream is corrupt; what was applied before it is fine.
+		 * Back off: the same line may come again from the same
+		 * resourceVersion, and must not be replayed in a tight loop */
+		backoff(w, W_WATCH);
 		return;
 	}
 	if (w->abort == AB_ERROR_EVENT || (res == CURLE_OK && code != 200) || res != CURLE_OK) {

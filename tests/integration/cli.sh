@@ -52,6 +52,13 @@ fi
 # without CAP_NET_ADMIN the daemon says why and exits instead of retrying forever
 if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
 	knp_start_apiserver
+	# --hostname-override is trimmed and lowercased, as node names are
+	knp_apply_json "$(knp_service default loc 198.19.0.40 80 --port-name http --nodeport 30040 \
+		--external-traffic-policy Local)"
+	knp_apply_json "$(knp_slice default loc-1 loc 8080 198.18.2.11 --port-name http --node node-1)"
+	"$KNP_BIN" dump --master "$APISERVER_URL" --hostname-override " Node-1 " >"$KNP_TMP/host.nft" 2>/dev/null
+	knp_check "--hostname-override ' Node-1 ' matches nodeName node-1" \
+		bash -c "sed -n '/^table ip kube-nftproxy/,/^}/p' '$KNP_TMP/host.nft' | sed -n '/chain ext-default\/loc/,/}/p' | grep -q 'goto ep-default/loc/tcp/http/198.18.2.11/8080'"
 	timeout 20 setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all \
 		"$KNP_BIN" run --master "$APISERVER_URL" --healthz-bind-address "" \
 		--metrics-bind-address "" >"$KNP_TMP/noperm.log" 2>&1

@@ -42,8 +42,12 @@ got=$(http http://$N:10256/healthz)
 knp_check "/healthz says when it last synced" bash -c "[[ '$got' == *lastUpdated* ]]"
 hc() { [[ "$(http http://$N:32070/)" == *'"localEndpoints":1'*' 200' ]]; }
 knp_check "the health-check node port answers 200 with one local endpoint" knp_wait_for hc
-knp_apply_json "$(knp_slice default lb-1 lb 8080 $KNP_POD_B --port-name http --node node-2)"
+knp_apply_json "$(knp_slice default lb-1 lb 8080 "~$KNP_POD_A" --port-name http --node node-1)"
 hc503() { [[ "$(http http://$N:32070/)" == *' 503' ]]; }
+knp_check "with only a terminating local endpoint it answers 503 (drain the node)" knp_wait_for hc503
+knp_apply_json "$(knp_slice default lb-1 lb 8080 $KNP_POD_A --port-name http --node node-1)"
+knp_wait_for hc
+knp_apply_json "$(knp_slice default lb-1 lb 8080 $KNP_POD_B --port-name http --node node-2)"
 knp_check "without a local endpoint it answers 503" knp_wait_for hc503
 knp_delete Service default lb
 gone() { [[ "$(http http://$N:32070/)" == *' 000' ]]; }
