@@ -253,8 +253,10 @@ int config_parse(struct config *c, int argc, char **argv)
 			break;
 		case OPT_PROXY_MODE: ret = set_str(&c->proxy_mode, optarg); break;
 		case OPT_TABLE:
-			if (!*optarg || strlen(optarg) > 200 || !isalpha((unsigned char)optarg[0])) {
-				fprintf(stderr, "kube-nftproxy: invalid value for --nftables-table: '%s'\n", optarg);
+			if (!*optarg || strlen(optarg) > 200 || !isalpha((unsigned char)optarg[0]) ||
+			    optarg[strspn(optarg, "abcdefghijklmnopqrstuvwxyz"
+					  "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")]) {
+				fprintf(stderr, "kube-nftproxy: invalid value for --nftables-table: '%s' (letters, digits, _ and -, starting with a letter)\n", optarg);
 				ret = 2;
 				break;
 			}

@@ -17,8 +17,9 @@ struct target {
 };
 
 struct work {
-	struct target *v;
+	struct target *v;	/* stale endpoints first (sorted), then frontends */
 	size_t n, cap;
+	size_t n_by_ep;
 	struct nf_conntrack **del;
 	size_t n_del, cap_del;
 	int family;
@@ -110,6 +111,26 @@ static bool to_frontend(const struct nf_conntrack *ct, const struct svc_port *p)
 	return false;
 }
 
+/* Stale-endpoint targets sorted by (protocol, endpoint address, port), so a
+ * flow finds the ones DNATed to its reply source by binary search: the cost
+ * is flows x log(targets), not flows x targets (a deleted Service with
+ * thousands of endpoints, a conntrack table with 100,000s of flows). */
+static int target_cmp(const void *a, const void *b)
+{
+	const struct target *x = a, *y = b;
+	int c;
+
+	if (!x->ep || !y->ep)
+		return (x->ep == NULL) - (y->ep == NULL);
+	c = (int)l4proto_number(x->p->proto) - (int)l4proto_number(y->p->proto);
+	if (c)
+		return c;
+	c = ip_addr_cmp(&x->ep->addr, &y->ep->addr);
+	if (c)
+		return c;
+	return (int)x->ep->port - (int)y->ep->port;
+}
+
 static bool matches(const struct nf_conntrack *ct, const struct target *t)
 {
 	if (nfct_get_attr_u8(ct, ATTR_ORIG_L4PROTO) != l4proto_number(t->p->proto))
@@ -123,13 +144,71 @@ static bool matches(const struct nf_conntrack *ct, const struct target *t)
 	       ntohs(nfct_get_attr_u16(ct, ATTR_REPL_PORT_SRC)) == t->ep->port;
 }
 
+/* The reply source of @ct as a key target (with a scratch endpoint). */
+static bool flow_key(const struct nf_conntrack *ct, int family, struct svc_port *p,
+		     struct model_endpoint *ep, struct target *key)
+{
+	uint8_t proto = nfct_get_attr_u8(ct, ATTR_ORIG_L4PROTO);
+
+	memset(p, 0, sizeof(*p));
+	memset(ep, 0, sizeof(*ep));
+	if (proto == 17)
+		p->proto = L4_UDP;
+	else if (proto == 132)
+		p->proto = L4_SCTP;
+	else
+		return false;
+	ep->addr.family = family;
+	if (family == AF_INET)
+		ep->addr.v4.s_addr = nfct_get_attr_u32(ct, ATTR_REPL_IPV4_SRC);
+	else
+		memcpy(&ep->addr.v6, nfct_get_attr(ct, ATTR_REPL_IPV6_SRC), 16);
+	ep->port = ntohs(nfct_get_attr_u16(ct, ATTR_REPL_PORT_SRC));
+	key->p = p;
+	key->ep = ep;
+	return true;
+}
+
+/* First index in [0, n) whose target is not before @key. */
+static size_t lower_bound(const struct target *v, size_t n, const struct target *key)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (target_cmp(&v[mid], key) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static bool flow_is_stale(const struct work *w, const struct nf_conntrack *ct)
+{
+	struct model_endpoint ep;
+	struct svc_port p;
+	struct target key;
+
+	/* the few Services that just got endpoints: every flow to them */
+	for (size_t i = w->n_by_ep; i < w->n; i++)
+		if (matches(ct, &w->v[i]))
+			return true;
+	if (!w->n_by_ep || !flow_key(ct, w->family, &p, &ep, &key))
+		return false;
+	for (size_t i = lower_bound(w->v, w->n_by_ep, &key);
+	     i < w->n_by_ep && !target_cmp(&w->v[i], &key); i++)
+		if (matches(ct, &w->v[i]))
+			return true;
+	return false;
+}
+
 static int on_flow(enum nf_conntrack_msg_type type, struct nf_conntrack *ct, void *data)
 {
 	struct work *w = data;
 
-	for (size_t i = 0; i < w->n; i++) {
-		if (!matches(ct, &w->v[i]))
-			continue;
+	if (flow_is_stale(w, ct)) {
 		if (w->n_del == w->cap_del) {
 			size_t cap = w->cap_del ? w->cap_del * 2 : 16;
 			struct nf_conntrack **v = realloc(w->del, cap * sizeof(*v));
@@ -144,7 +223,6 @@ static int on_flow(enum nf_conntrack_msg_type type, struct nf_conntrack *ct, voi
 		w->del[w->n_del] = nfct_clone(ct);
 		if (w->del[w->n_del])
 			w->n_del++;
-		break;
 	}
 	return NFCT_CB_CONTINUE;
 }
@@ -159,6 +237,9 @@ int conntrack_reconcile(const struct model *old, const struct model *new, int fa
 	err = collect_targets(&w, old, new);
 	if (err || !w.n)
 		goto out;
+	qsort(w.v, w.n, sizeof(*w.v), target_cmp);	/* ep == NULL sorts last */
+	while (w.n_by_ep < w.n && w.v[w.n_by_ep].ep)
+		w.n_by_ep++;
 	h = nfct_open(CONNTRACK, 0);
 	if (!h) {
 		err = -errno;

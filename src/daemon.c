@@ -571,7 +571,7 @@ int daemon_cleanup(const struct config *cfg)
 			status = 1;
 			continue;
 		}
-		log_info("deleted table %s %s", family_name(families[i]), cfg->table);
+		log_info("table %s %s removed (or was not there)", family_name(families[i]), cfg->table);
 	}
 	return status;
 }

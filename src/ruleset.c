@@ -368,6 +368,7 @@ static int build_external_chain(struct ruleset *rs, const struct svc_port *p,
 {
 	const char *mark = chain_name_of(rs, CH_MARK_MASQ);
 	struct chain *ext = chain_add(rs, xasprintf("ext-%s", p->id));
+	const char *cluster = svc->name;
 	int err = 0;
 
 	if (!ext)
@@ -382,14 +383,24 @@ static int build_external_chain(struct ruleset *rs, const struct svc_port *p,
 			err |= add_balancing(ext, p, ep_names, aff_names, all, n_all);
 		return err ? -ENOMEM : 0;
 	}
-	/* eTP=Local: pods and the node itself are cluster traffic; others keep
-	 * their source address and only reach endpoints on this node */
+	/* eTP=Local: pods and the node itself are cluster traffic and reach
+	 * every endpoint (kube-proxy's short-circuit; with iTP=Local too, so
+	 * svc- would not do: a chain over all endpoints); others keep their
+	 * source address and only reach endpoints on this node */
+	if (p->internal_policy == POLICY_LOCAL) {
+		struct chain *cl = chain_add(rs, xasprintf("cluster-%s", p->id));
+
+		if (!cl)
+			return -ENOMEM;
+		err |= add_balancing(cl, p, ep_names, aff_names, all, n_all);
+		cluster = cl->name;
+	}
 	for (size_t i = 0; i < cfg->n_cluster_cidrs; i++)
 		err |= RULE(ext, { .kind = ST_SADDR_PREFIX, .ip = cfg->cluster_cidrs[i].addr,
 				   .a = cfg->cluster_cidrs[i].len },
-			    { .kind = ST_GOTO, .name = svc->name });
+			    { .kind = ST_GOTO, .name = cluster });
 	err |= RULE(ext, { .kind = ST_FIB_SADDR_LOCAL }, { .kind = ST_JUMP, .name = mark });
-	err |= RULE(ext, { .kind = ST_FIB_SADDR_LOCAL }, { .kind = ST_GOTO, .name = svc->name });
+	err |= RULE(ext, { .kind = ST_FIB_SADDR_LOCAL }, { .kind = ST_GOTO, .name = cluster });
 	err |= add_balancing(ext, p, ep_names, aff_names, local, n_local);
 	return err ? -ENOMEM : 0;
 }

@@ -42,6 +42,8 @@ Control interface (same server; JSON bodies; answers JSON):
   POST /control/close-watches end every open watch stream cleanly.
   POST /control/garbage       write one line of non-JSON on every open watch.
   POST /control/reset-stats   zero the request counters.
+  POST /control/refuse-watches body {"count": N}: the next N WATCH requests
+                              get 504 "Too large resource version".
   POST /control/token         body {"token": T}: API requests now need
                               "Authorization: Bearer T" (null: none).
   GET  /control/stats         request counters and object counts.
@@ -245,6 +247,7 @@ class Watcher:
 class State:
     def __init__(self):
         self.token = None
+        self.refuse_watches = 0
         self.lock = threading.Lock()
         self.cond = threading.Condition(self.lock)
         self.rv = 100
@@ -842,6 +845,16 @@ class Handler(BaseHTTPRequestHandler):
     def do_watch(self, resource, flt, q):
         kind, apiver, _ = RESOURCES[resource]
         rv_param = q.get("resourceVersion", "")
+        with STATE.lock:
+            refuse = STATE.refuse_watches > 0
+            if refuse:
+                STATE.refuse_watches -= 1
+                self.count("watch", resource)
+        if refuse:
+            # as kube-apiserver answers a watch from a resourceVersion it
+            # does not have yet (e.g. after an etcd restore)
+            return self.send_status(504, "Timeout", "Too large resource version: %s, current: %d"
+                                    % (rv_param, STATE.rv))
         bookmarks = q.get("allowWatchBookmarks", "").lower() in ("true", "1")
         try:
             tmo = int(q.get("timeoutSeconds") or 0)
@@ -1000,6 +1013,11 @@ class Handler(BaseHTTPRequestHandler):
                         w.garbage += 1
                     STATE.cond.notify_all()
                 return self.send_json(200, {"sent": n})
+            if path == "/control/refuse-watches":
+                d = json.loads(body or b"{}")
+                with STATE.lock:
+                    STATE.refuse_watches = int(d.get("count", 1))
+                return self.send_json(200, {})
             if path == "/control/token":
                 d = json.loads(body or b"{}")
                 with STATE.lock:

@@ -602,7 +602,7 @@ static void build_delta(struct batch *bt, const struct ruleset *old, const struc
 {
 	const struct map_elem **del[MAP_COUNT] = { 0 }, **add[MAP_COUNT] = { 0 };
 	size_t n_del[MAP_COUNT], n_add[MAP_COUNT];
-	static const char *const del_order[] = { "fw-", "ext-", "svc-", "ep-" };
+	static const char *const del_order[] = { "fw-", "ext-", "cluster-", "svc-", "ep-" };
 	size_t i, j;
 
 	/* new sets and chains first (empty), so rules and elements can use them */

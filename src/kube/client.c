@@ -18,6 +18,7 @@
 #define WATCH_TIMEOUT_MIN_S	300		/* client-go's minWatchTimeout: 5 min.. */
 #define LIST_TIMEOUT_MS		60000
 #define CONNECT_TIMEOUT_MS	5000
+#define WATCH_FAILURES_RELIST	3	/* refused watches in a row before a relist */
 
 enum wstate { W_IDLE, W_LIST, W_WATCH, W_BACKOFF };
 
@@ -41,6 +42,7 @@ struct watcher {
 	bool got_data;
 	enum abort_reason abort;
 	unsigned int backoff_ms;
+	unsigned int watch_failures;	/* consecutive refused watches */
 	uint64_t due_ms;
 	uint64_t started_ms;
 };
@@ -495,9 +497,21 @@ static void watch_done(struct watcher *w, CURLcode res, long code)
 		else if (code != 200)
 			log_err("watch %s: HTTP %ld: %.200s", kind_name(w->kind), code,
 				w->len ? w->buf : "");
+		/* a watch the server keeps refusing (e.g. 504 "Too large
+		 * resource version" after an etcd restore) will not heal from
+		 * the same resourceVersion: relist, as client-go does */
+		if (res == CURLE_OK && ++w->watch_failures >= WATCH_FAILURES_RELIST) {
+			log_info("watch %s: refused %u times from resourceVersion %s: relisting",
+				 kind_name(w->kind), w->watch_failures, w->rv);
+			w->watch_failures = 0;
+			c->stats.relists++;
+			backoff(w, W_LIST);
+			return;
+		}
 		backoff(w, W_WATCH);
 		return;
 	}
+	w->watch_failures = 0;
 	/* a normal end (timeoutSeconds, apiserver restart): resume */
 	log_v(3, "watch %s: closed; resuming from resourceVersion %s", kind_name(w->kind), w->rv);
 	if (lively) {

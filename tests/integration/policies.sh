@@ -139,6 +139,18 @@ knp_apply_json "$(knp_slice default itp-1 itp 8080 $B --port-name http --node no
 sleep 1
 got=$(knp_probe tcp 198.19.0.58 80 --timeout 1)
 knp_check "iTP=Local without a local endpoint drops (got $got)" test "$got" = TIMEOUT
+# --- eTP=Local and iTP=Local: the node itself reaching its NodePort is
+# cluster traffic (kube-proxy's short-circuit): every endpoint, even remote
+knp_apply_json "$(knp_service default both 198.19.0.66 80 --port-name http --nodeport 30066 \
+	--external-traffic-policy Local --internal-traffic-policy Local)"
+knp_apply_json "$(knp_slice default both-1 both 8080 $B $P3 --port-name http --node node-2)"
+sleep 1
+got=$(knp_answers tcp $N 30066 4 "$NS_NODE")
+knp_check "eTP+iTP=Local: the node's own NodePort traffic reaches remote endpoints (got $got)" \
+	test "$got" = "pod-b=2 pod-c=2 "
+got=$(knp_probe tcp $N 30066 --timeout 1)
+knp_check "... while an external client is dropped (no local endpoint) (got $got)" test "$got" = TIMEOUT
+
 # --- loadBalancerSourceRanges: only listed sources reach the LB IP
 fw_svc() { # RANGES (JSON list)
 	knp_service default fw 198.19.0.59 80 --port-name http --type LoadBalancer --nodeport 30059 |

@@ -72,6 +72,22 @@ knp_check "closing the watches did not cause a relist ($lists_before LISTs befor
 knp_apply_json "$(knp_slice default web-1 web 8080 $KNP_POD_A $KNP_POD_B $KNP_POD_C --port-name http)"
 knp_wait_for web_has "$KNP_POD_C"
 
+# the server keeps refusing the watch (504 Too large resource version):
+# after a few tries the daemon relists instead of retrying forever
+lists_before=$(stat lists)
+printf '{"count": 6}' | knp_api /control/refuse-watches - >/dev/null
+knp_api /control/close-watches >/dev/null
+relisted() { [ "$(stat lists)" -gt "$lists_before" ]; }
+wait_long() { KNP_WAIT=30 knp_wait_for "$@"; }
+knp_check "a watch refused again and again leads to a relist" wait_long relisted
+knp_check "... and it was logged" grep -q 'refused 3 times' "$LOG"
+knp_apply_json "$(knp_slice default web-1 web 8080 $KNP_POD_A $KNP_POD_B --port-name http)"
+web_lacks() { ! web_has "$1"; }
+knp_check "... and changes flow again once the server serves watches" wait_long web_lacks "$KNP_POD_C"
+knp_apply_json "$(knp_slice default web-1 web 8080 $KNP_POD_A $KNP_POD_B $KNP_POD_C --port-name http)"
+knp_wait_for web_has "$KNP_POD_C"
+lists_before=$(stat lists)
+
 # a delete the watch missed (history compacted): 410 -> relist -> gone
 printf '{"kind":"Service","namespace":"default","name":"keep","silent":true}' | knp_api /control/delete - >/dev/null
 knp_api /control/close-watches >/dev/null
