@@ -12,6 +12,7 @@
 #define _GNU_SOURCE		/* accept4 */
 #endif
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
@@ -522,6 +523,11 @@ static void svc_free(struct hc_service *s)
 	free(s->name);
 }
 
+/* One descriptor held in reserve: out of descriptors (EMFILE), a pending
+ * connection would keep the listener readable and the event loop spinning;
+ * the reserve lets us accept it and close it at once instead. */
+static int spare_fd = -1;
+
 void health_stop(struct health *h)
 {
 	if (!h)
@@ -534,6 +540,10 @@ void health_stop(struct health *h)
 	site_stop(&h->svc);
 	if (h->epfd >= 0)
 		close(h->epfd);
+	if (spare_fd >= 0) {
+		close(spare_fd);
+		spare_fd = -1;
+	}
 	free(h);
 }
 
@@ -627,13 +637,33 @@ static struct site *site_of_listener(struct health *h, enum ev_kind kind, int fd
 	return NULL;
 }
 
+static void shed_connection(int fd)
+{
+	int c;
+
+	if (spare_fd < 0)
+		return;
+	close(spare_fd);
+	c = accept(fd, NULL, NULL);
+	if (c >= 0)
+		close(c);
+	spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	log_warn("health: out of file descriptors: a connection was closed unserved");
+}
+
 static void accept_some(struct site *site, int fd)
 {
+	if (spare_fd < 0)
+		spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	for (int i = 0; i < HEALTH_ACCEPTS_PER_RUN; i++) {
 		struct sockaddr_storage ss;
 		socklen_t len = sizeof(ss);
 		int c = accept4(fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
+		if (c < 0 && (errno == EMFILE || errno == ENFILE)) {
+			shed_connection(fd);
+			continue;
+		}
 		if (c < 0) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
 			    errno != ECONNABORTED)
