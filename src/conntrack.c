@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <libnetfilter_conntrack/libnetfilter_conntrack.h>
 #include "conntrack.h"
+#include "array.h"
 #include "log.h"
 
 /* One thing to clean: flows of @proto to one of the frontends of @p that
@@ -33,15 +34,8 @@ static bool connectionless(enum l4proto p)
 
 static int add_target(struct work *w, const struct svc_port *p, const struct model_endpoint *ep)
 {
-	if (w->n == w->cap) {
-		size_t cap = w->cap ? w->cap * 2 : 16;
-		struct target *v = realloc(w->v, cap * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		w->v = v;
-		w->cap = cap;
-	}
+	if (array_reserve(&w->v, &w->cap, w->n + 1, sizeof(*w->v), 16) < 0)
+		return -ENOMEM;
 	w->v[w->n].p = p;
 	w->v[w->n].ep = ep;
 	w->n++;
@@ -209,16 +203,9 @@ static int on_flow(enum nf_conntrack_msg_type type, struct nf_conntrack *ct, voi
 	struct work *w = data;
 
 	if (flow_is_stale(w, ct)) {
-		if (w->n_del == w->cap_del) {
-			size_t cap = w->cap_del ? w->cap_del * 2 : 16;
-			struct nf_conntrack **v = realloc(w->del, cap * sizeof(*v));
-
-			if (!v) {
-				w->err = -ENOMEM;
-				return NFCT_CB_STOP;
-			}
-			w->del = v;
-			w->cap_del = cap;
+		if (array_reserve(&w->del, &w->cap_del, w->n_del + 1, sizeof(*w->del), 16) < 0) {
+			w->err = -ENOMEM;
+			return NFCT_CB_STOP;
 		}
 		w->del[w->n_del] = nfct_clone(ct);
 		if (w->del[w->n_del])

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include "log.h"
+#include "array.h"
 #include "ruleset.h"
 
 /* Base chain priorities: kube-proxy's documented contract (filter at
@@ -61,16 +62,10 @@ static struct chain *chain_add(struct ruleset *rs, char *name)
 
 	if (!name)
 		return NULL;
-	if (rs->n_chains == rs->cap_chains) {
-		size_t cap = rs->cap_chains ? rs->cap_chains * 2 : 64;
-		struct chain **v = realloc(rs->chains, cap * sizeof(*v));
-
-		if (!v) {
-			free(name);
-			return NULL;
-		}
-		rs->chains = v;
-		rs->cap_chains = cap;
+	if (array_reserve(&rs->chains, &rs->cap_chains, rs->n_chains + 1,
+			  sizeof(*rs->chains), 64) < 0) {
+		free(name);
+		return NULL;
 	}
 	c = calloc(1, sizeof(*c));
 	if (!c) {
@@ -100,15 +95,8 @@ static int rule_add(struct chain *c, const struct stmt *s, size_t n)
 {
 	struct rule *r;
 
-	if (c->n_rules == c->cap_rules) {
-		size_t cap = c->cap_rules ? c->cap_rules * 2 : 2;
-		struct rule *v = realloc(c->rules, cap * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		c->rules = v;
-		c->cap_rules = cap;
-	}
+	if (array_reserve(&c->rules, &c->cap_rules, c->n_rules + 1, sizeof(*c->rules), 2) < 0)
+		return -ENOMEM;
 	r = &c->rules[c->n_rules];
 	r->s = malloc(n * sizeof(*s));
 	if (!r->s)
@@ -142,15 +130,8 @@ static int elem_add(struct map *m, const struct ip_addr *ip, uint8_t proto,
 {
 	struct map_elem *e;
 
-	if (m->n == m->cap) {
-		size_t cap = m->cap ? m->cap * 2 : 64;
-		struct map_elem *v = realloc(m->elems, cap * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		m->elems = v;
-		m->cap = cap;
-	}
+	if (array_reserve(&m->elems, &m->cap, m->n + 1, sizeof(*m->elems), 64) < 0)
+		return -ENOMEM;
 	e = &m->elems[m->n++];
 	memset(e, 0, sizeof(*e));
 	if (ip)
@@ -277,16 +258,9 @@ static const char *set_add(struct ruleset *rs, char *name, uint32_t timeout)
 {
 	if (!name)
 		return NULL;
-	if (rs->n_sets == rs->cap_sets) {
-		size_t cap = rs->cap_sets ? rs->cap_sets * 2 : 16;
-		struct addr_set *v = realloc(rs->sets, cap * sizeof(*v));
-
-		if (!v) {
-			free(name);
-			return NULL;
-		}
-		rs->sets = v;
-		rs->cap_sets = cap;
+	if (array_reserve(&rs->sets, &rs->cap_sets, rs->n_sets + 1, sizeof(*rs->sets), 16) < 0) {
+		free(name);
+		return NULL;
 	}
 	rs->sets[rs->n_sets].name = name;
 	rs->sets[rs->n_sets].timeout = timeout;

@@ -28,6 +28,7 @@
 #include <libnftnl/expr.h>
 #include <libnftnl/set.h>
 #include "backend/backend.h"
+#include "array.h"
 #include "backend/nft_expr.h"
 #include "log.h"
 
@@ -85,36 +86,18 @@ struct nft_priv {
 
 static char *batch_reserve(struct batch *bt, size_t need)
 {
-	if (bt->len + need > bt->cap) {
-		size_t cap = bt->cap ? bt->cap : 65536;
-		char *b;
-
-		while (cap < bt->len + need)
-			cap *= 2;
-		b = realloc(bt->buf, cap);
-		if (!b) {
-			bt->err = -ENOMEM;
-			return NULL;
-		}
-		memset(b + bt->cap, 0, cap - bt->cap);
-		bt->buf = b;
-		bt->cap = cap;
+	if (array_reserve(&bt->buf, &bt->cap, bt->len + need, 1, 65536) < 0) {
+		bt->err = -ENOMEM;
+		return NULL;
 	}
 	return bt->buf + bt->len;
 }
 
 static int batch_note(struct batch *bt, enum msg_op op, const char *name)
 {
-	if (bt->n_info == bt->cap_info) {
-		size_t cap = bt->cap_info ? bt->cap_info * 2 : 256;
-		struct msg_info *v = realloc(bt->info, cap * sizeof(*v));
-
-		if (!v) {
-			bt->err = -ENOMEM;
-			return -ENOMEM;
-		}
-		bt->info = v;
-		bt->cap_info = cap;
+	if (array_reserve(&bt->info, &bt->cap_info, bt->n_info + 1, sizeof(*bt->info), 256) < 0) {
+		bt->err = -ENOMEM;
+		return -ENOMEM;
 	}
 	bt->info[bt->n_info].op = op;
 	bt->info[bt->n_info].name = name;

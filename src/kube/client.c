@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "kube/client.h"
+#include "array.h"
 #include "kube/ndjson.h"
 #include "log.h"
 
@@ -88,18 +89,8 @@ static const char *kind_path(enum k8s_kind k)
 
 static bool buf_append(struct watcher *w, const char *p, size_t n)
 {
-	if (w->len + n + 1 > w->cap) {
-		size_t cap = w->cap ? w->cap : 16384;
-		char *nb;
-
-		while (cap < w->len + n + 1)
-			cap *= 2;
-		nb = realloc(w->buf, cap);
-		if (!nb)
-			return false;
-		w->buf = nb;
-		w->cap = cap;
-	}
+	if (array_reserve(&w->buf, &w->cap, w->len + n + 1, 1, 16384) < 0)
+		return false;
 	memcpy(w->buf + w->len, p, n);
 	w->len += n;
 	w->buf[w->len] = '\0';

@@ -2,23 +2,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include "kube/ndjson.h"
+#include "array.h"
 
 static int keep(struct ndjson *s, const char *p, size_t n)
 {
 	if (s->len + n > s->max_line)
 		return -E2BIG;
-	if (s->len + n > s->cap) {
-		size_t cap = s->cap ? s->cap : 4096;
-		char *b;
-
-		while (cap < s->len + n)
-			cap *= 2;
-		b = realloc(s->buf, cap);
-		if (!b)
-			return -ENOMEM;
-		s->buf = b;
-		s->cap = cap;
-	}
+	if (array_reserve(&s->buf, &s->cap, s->len + n, 1, 4096) < 0)
+		return -ENOMEM;
 	memcpy(s->buf + s->len, p, n);
 	s->len += n;
 	return 0;

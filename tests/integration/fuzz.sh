@@ -20,7 +20,7 @@ if ! build fuzz_decode "$S/tests/fuzz/fuzz_decode.c" "$S/src/kube/decode.c" \
 	"$S/src/kube/decode_stream.c" "$S/src/kube/types.c" "$S/src/log.c"; then
 	echo "SKIP: clang cannot build a libFuzzer target here"; cat "$KNP_TMP/build-fuzz_decode.log"; exit 77
 fi
-build fuzz_ndjson "$S/tests/fuzz/fuzz_ndjson.c" "$S/src/kube/ndjson.c"
+build fuzz_ndjson "$S/tests/fuzz/fuzz_ndjson.c" "$S/src/kube/ndjson.c" "$S/src/array.c"
 
 mkdir -p "$KNP_TMP/corpus"
 find "$KNP_FIXTURES" -name '*.json' -o -name '*.jsonl' | while read -r f; do
