@@ -9,6 +9,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <systemd/sd-daemon.h>
+#include "array.h"
 #include "backend/backend.h"
 #include "conntrack.h"
 #include "health.h"
@@ -238,16 +239,9 @@ static void update_health_services(struct daemon *d)
 					v[j].local_endpoints = local;
 				continue;
 			}
-			if (n == cap) {
-				size_t nc = cap ? cap * 2 : 8;
-				struct health_service *nv = realloc(v, nc * sizeof(*nv));
-
-				if (!nv) {
-					free(v);
-					return;
-				}
-				v = nv;
-				cap = nc;
+			if (array_reserve(&v, &cap, n + 1, sizeof(*v), 8) < 0) {
+				free(v);
+				return;
 			}
 			v[n].namespace = p->namespace;
 			v[n].name = p->name;

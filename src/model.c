@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include "array.h"
 #include "model.h"
 
 static void svc_port_free(struct svc_port *p)
@@ -78,16 +79,9 @@ static int collect_endpoints(struct svc_port *p, const struct k8s_service_port *
 
 				if (!e->ready && !(e->serving && e->terminating))
 					continue;
-				if (n == cap) {
-					size_t nc = cap ? cap * 2 : 4;
-					struct model_endpoint *nv = realloc(v, nc * sizeof(*nv));
-
-					if (!nv) {
-						free(v);
-						return -ENOMEM;
-					}
-					v = nv;
-					cap = nc;
+				if (array_reserve(&v, &cap, n + 1, sizeof(*v), 4) < 0) {
+					free(v);
+					return -ENOMEM;
 				}
 				v[n].addr = e->addr;
 				v[n].port = ep_port->port;

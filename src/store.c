@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "array.h"
 #include "store.h"
 
 struct entry {
@@ -259,15 +260,8 @@ static int index_add(struct store *st, const struct k8s_endpoint_slice *s)
 			return -ENOMEM;
 		}
 	}
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 2;
-		const struct k8s_endpoint_slice **v = realloc(l->v, cap * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		l->v = v;
-		l->cap = cap;
-	}
+	if (array_reserve(&l->v, &l->cap, l->n + 1, sizeof(*l->v), 2) < 0)
+		return -ENOMEM;
 	l->v[l->n++] = s;
 	return 0;
 }
