@@ -52,6 +52,9 @@ void ruleset_free(struct ruleset *rs)
 	for (size_t i = 0; i < rs->n_sets; i++)
 		free(rs->sets[i].name);
 	free(rs->sets);
+	for (size_t i = 0; i < rs->n_blobs; i++)
+		free(rs->blobs[i]);
+	free(rs->blobs);
 	free(rs->table);
 	memset(rs, 0, sizeof(*rs));
 }
@@ -237,8 +240,21 @@ static const char *chain_name_of(const struct ruleset *rs, const char *name)
 /* Balance over the endpoints @idx[0..n) of @p at the end of chain @c:
  * affinity first (a client known to an endpoint's set goes back to it),
  * then strict round-robin; no endpoint: drop. */
-static int add_balancing(struct chain *c, const struct svc_port *p, const char *const *ep_names,
-			 const char *const *aff_names, const size_t *idx, size_t n)
+/* Keep @p (malloc'd) with the ruleset; NULL on allocation failure. */
+static void *blob_keep(struct ruleset *rs, void *p)
+{
+	if (!p || array_reserve(&rs->blobs, &rs->cap_blobs, rs->n_blobs + 1,
+				sizeof(*rs->blobs), 16) < 0) {
+		free(p);
+		return NULL;
+	}
+	rs->blobs[rs->n_blobs++] = p;
+	return p;
+}
+
+static int add_balancing(struct ruleset *rs, struct chain *c, const struct svc_port *p,
+			 const char *const *ep_names, const char *const *aff_names,
+			 const size_t *idx, size_t n)
 {
 	int err = 0;
 
@@ -247,6 +263,15 @@ static int add_balancing(struct chain *c, const struct svc_port *p, const char *
 	for (size_t i = 0; p->affinity_client_ip && i < n; i++)
 		err |= RULE(c, { .kind = ST_SADDR_IN_SET, .name = aff_names[idx[i]] },
 			    { .kind = ST_GOTO, .name = ep_names[idx[i]] });
+	if (n >= RR_VMAP_MIN) {
+		const char **targets = blob_keep(rs, malloc(n * sizeof(*targets)));
+
+		if (!targets)
+			return -ENOMEM;
+		for (size_t i = 0; i < n; i++)
+			targets[i] = ep_names[idx[i]];
+		return err | RULE(c, { .kind = ST_NUMGEN_VMAP, .a = n, .names = targets });
+	}
 	for (size_t i = 0; i + 1 < n; i++)
 		err |= RULE(c, { .kind = ST_NUMGEN_EQ, .a = n - i, .b = 0 },
 			    { .kind = ST_GOTO, .name = ep_names[idx[i]] });
@@ -354,7 +379,7 @@ static int build_external_chain(struct ruleset *rs, const struct svc_port *p,
 		if (p->internal_policy == POLICY_CLUSTER)
 			err |= RULE(ext, { .kind = ST_GOTO, .name = svc->name });
 		else
-			err |= add_balancing(ext, p, ep_names, aff_names, all, n_all);
+			err |= add_balancing(rs, ext, p, ep_names, aff_names, all, n_all);
 		return err ? -ENOMEM : 0;
 	}
 	/* eTP=Local: pods and the node itself are cluster traffic and reach
@@ -366,7 +391,7 @@ static int build_external_chain(struct ruleset *rs, const struct svc_port *p,
 
 		if (!cl)
 			return -ENOMEM;
-		err |= add_balancing(cl, p, ep_names, aff_names, all, n_all);
+		err |= add_balancing(rs, cl, p, ep_names, aff_names, all, n_all);
 		cluster = cl->name;
 	}
 	for (size_t i = 0; i < cfg->n_cluster_cidrs; i++)
@@ -375,7 +400,7 @@ static int build_external_chain(struct ruleset *rs, const struct svc_port *p,
 			    { .kind = ST_GOTO, .name = cluster });
 	err |= RULE(ext, { .kind = ST_FIB_SADDR_LOCAL }, { .kind = ST_JUMP, .name = mark });
 	err |= RULE(ext, { .kind = ST_FIB_SADDR_LOCAL }, { .kind = ST_GOTO, .name = cluster });
-	err |= add_balancing(ext, p, ep_names, aff_names, local, n_local);
+	err |= add_balancing(rs, ext, p, ep_names, aff_names, local, n_local);
 	return err ? -ENOMEM : 0;
 }
 
@@ -449,9 +474,9 @@ static int build_port(struct ruleset *rs, const struct svc_port *p,
 	else if (cfg->n_cluster_cidrs)
 		err |= RULE(svc, { .kind = ST_JUMP, .name = chain_name_of(rs, CH_OFF_CLUSTER) });
 	if (p->internal_policy == POLICY_LOCAL)
-		err |= add_balancing(svc, p, ep_names, aff_names, local, n_local);
+		err |= add_balancing(rs, svc, p, ep_names, aff_names, local, n_local);
 	else
-		err |= add_balancing(svc, p, ep_names, aff_names, all, n_all);
+		err |= add_balancing(rs, svc, p, ep_names, aff_names, all, n_all);
 	err |= elem_add(&rs->maps[MAP_SERVICE_IPS], &p->cluster_ip, proto, p->port, svc->name);
 	if (err || (!p->node_port && !p->n_external))
 		goto out;
@@ -668,6 +693,12 @@ static bool stmt_equal(const struct stmt *a, const struct stmt *b)
 		return false;
 	if (ip_addr_cmp(&a->ip, &b->ip))
 		return false;
+	if (a->kind == ST_NUMGEN_VMAP) {
+		for (uint32_t i = 0; i < a->a; i++)
+			if (strcmp(a->names[i], b->names[i]))
+				return false;
+		return true;
+	}
 	if (!a->name || !b->name)
 		return a->name == b->name;
 	return !strcmp(a->name, b->name);
@@ -705,6 +736,8 @@ static uint64_t chain_digest(const struct chain *c)
 			h = fnv(h, st->ip.bytes, sizeof(st->ip.bytes));
 			if (st->name)
 				h = fnv(h, st->name, strlen(st->name) + 1);
+			for (uint32_t k = 0; st->kind == ST_NUMGEN_VMAP && k < st->a; k++)
+				h = fnv(h, st->names[k], strlen(st->names[k]) + 1);
 		}
 	}
 	return h;

@@ -34,7 +34,10 @@
  *   ep-i". Each numgen expression has its own counter that only advances
  *   when the rule is reached, so N connections visit ep-0 .. ep-N-1 in
  *   order: strict per-ServicePort round-robin with no set per Service
- *   (sets are what the kernel charges for, DESIGN.md §4).
+ *   (sets are what the kernel charges for, DESIGN.md §4). From
+ *   RR_VMAP_MIN endpoints on, the walk would cost too much per new
+ *   connection: one "numgen inc mod N vmap { ... }" rule instead (one
+ *   anonymous map for such a large Service, still strict round-robin).
  *
  * Memory: a struct ruleset owns every chain, rule, map and string in it.
  */
@@ -67,6 +70,7 @@ enum stmt_kind {
 	ST_MARK_OR,		/* meta mark set meta mark | a */
 	ST_MARK_XOR,		/* meta mark set meta mark ^ a */
 	ST_NUMGEN_EQ,		/* numgen inc mod a == b */
+	ST_NUMGEN_VMAP,		/* numgen inc mod a vmap { i : goto names[i] } (anonymous) */
 	ST_L4PROTO_EQ,		/* meta l4proto a (IANA number) */
 	ST_DNAT,		/* dnat to ip:a (a = port, host order) */
 	ST_MASQUERADE,		/* masquerade fully-random */
@@ -82,6 +86,7 @@ struct stmt {
 	uint32_t a, b;
 	struct ip_addr ip;
 	const char *name;	/* map or chain name; points into the ruleset */
+	const char *const *names;	/* ST_NUMGEN_VMAP: a targets; owned by the ruleset */
 };
 
 struct rule {
@@ -170,7 +175,12 @@ struct ruleset {
 	struct map maps[MAP_COUNT];
 	size_t n_sets, cap_sets;
 	struct addr_set *sets;	/* sorted by name after ruleset_build */
+	size_t n_blobs, cap_blobs;
+	void **blobs;		/* arrays stmts point to (ST_NUMGEN_VMAP targets) */
 };
+
+/* Endpoints from which a balancing chain uses one verdict map. */
+#define RR_VMAP_MIN	32
 
 /* Build the ruleset for @m. @rs must be zeroed. Returns 0 or -ENOMEM (then
  * @rs is freed). */

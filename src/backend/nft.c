@@ -27,6 +27,7 @@
 #include <libnftnl/rule.h>
 #include <libnftnl/expr.h>
 #include <libnftnl/set.h>
+#include <libnftnl/udata.h>
 #include "backend/backend.h"
 #include "array.h"
 #include "backend/nft_expr.h"
@@ -39,6 +40,10 @@
 #define TYPE_INET_PROTOCOL	12
 #define TYPE_INET_SERVICE	13
 #define TYPE_BITS		6
+#define TYPE_INTEGER		4
+#define BYTEORDER_HOST_ENDIAN	1	/* nftables src/expression.h */
+/* anonymous maps get set ids above those of the named sets and maps */
+#define ANON_SET_ID_BASE	(1u << 24)
 
 
 /* Elements per NEWSETELEM message: keeps the nested element list well under
@@ -71,6 +76,7 @@ struct batch {
 	size_t n_info, cap_info;
 	int family;
 	const char *table;
+	uint32_t anon_id;	/* NFTNL_SET_ID of the last anonymous map */
 	int err;		/* -ENOMEM once anything failed to build */
 };
 
@@ -221,11 +227,80 @@ static void put_flush(struct batch *bt, const struct chain *c)
 	nftnl_rule_free(r);
 }
 
+/* The anonymous verdict map of an ST_NUMGEN_VMAP statement: integer keys
+ * 0..N-1 in host byte order, each a goto; constant, bound to its rule (the
+ * kernel frees it with the rule). */
+static void put_anon_vmap(struct batch *bt, const struct stmt *st, uint32_t id)
+{
+	struct nftnl_udata_buf *ud = nftnl_udata_buf_alloc(64);
+	struct nftnl_set *s = nftnl_set_alloc();
+	struct nlmsghdr *nlh;
+
+	if (!s || !ud) {
+		bt->err = -ENOMEM;
+		goto out;
+	}
+	nftnl_set_set_str(s, NFTNL_SET_TABLE, bt->table);
+	nftnl_set_set_str(s, NFTNL_SET_NAME, NFT_ANON_MAP_NAME);
+	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, bt->family);
+	nftnl_set_set_u32(s, NFTNL_SET_ID, id);
+	nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_ANONYMOUS | NFT_SET_CONSTANT | NFT_SET_MAP);
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, TYPE_INTEGER);
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, 4);
+	nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, NFT_DATA_VERDICT);
+	nftnl_set_set_u32(s, NFTNL_SET_DESC_SIZE, st->a);
+	/* tells `nft list` the keys are host byte order integers */
+	nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_KEYBYTEORDER, BYTEORDER_HOST_ENDIAN);
+	nftnl_set_set_data(s, NFTNL_SET_USERDATA, nftnl_udata_buf_data(ud), nftnl_udata_buf_len(ud));
+	nlh = msg_start(bt, NFT_MSG_NEWSET, NLM_F_CREATE, 4096, OP_NEWSET, "anonymous map");
+	if (nlh) {
+		nftnl_set_nlmsg_build_payload(nlh, s);
+		msg_end(bt, nlh);
+	}
+	for (uint32_t i = 0; i < st->a && !bt->err; i += ELEMS_PER_MSG) {
+		struct nftnl_set *es = nftnl_set_alloc();
+
+		if (!es) {
+			bt->err = -ENOMEM;
+			break;
+		}
+		nftnl_set_set_str(es, NFTNL_SET_TABLE, bt->table);
+		nftnl_set_set_str(es, NFTNL_SET_NAME, NFT_ANON_MAP_NAME);
+		nftnl_set_set_u32(es, NFTNL_SET_ID, id);
+		nftnl_set_set_u32(es, NFTNL_SET_FAMILY, bt->family);
+		for (uint32_t k = i; k < st->a && k < i + ELEMS_PER_MSG; k++) {
+			struct nftnl_set_elem *e = nftnl_set_elem_alloc();
+
+			if (!e) {
+				bt->err = -ENOMEM;
+				break;
+			}
+			nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, &k, sizeof(k));
+			nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_VERDICT, NFT_GOTO);
+			nftnl_set_elem_set_str(e, NFTNL_SET_ELEM_CHAIN, st->names[k]);
+			nftnl_set_elem_add(es, e);
+		}
+		nlh = msg_start(bt, NFT_MSG_NEWSETELEM, NLM_F_CREATE, 64 + ELEMS_PER_MSG * 320,
+				OP_NEWELEM, "anonymous map");
+		if (nlh) {
+			nftnl_set_elems_nlmsg_build_payload(nlh, es);
+			msg_end(bt, nlh);
+		}
+		nftnl_set_free(es);
+	}
+out:
+	if (s)
+		nftnl_set_free(s);
+	if (ud)
+		nftnl_udata_buf_free(ud);
+}
+
 static void put_rules(struct batch *bt, const struct chain *c)
 {
 	for (size_t i = 0; i < c->n_rules && !bt->err; i++) {
 		struct nftnl_rule *r = nftnl_rule_alloc();
 		struct nlmsghdr *nlh;
+		uint32_t set_id = 0;
 
 		if (!r) {
 			bt->err = -ENOMEM;
@@ -234,9 +309,14 @@ static void put_rules(struct batch *bt, const struct chain *c)
 		nftnl_rule_set_str(r, NFTNL_RULE_TABLE, bt->table);
 		nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, c->name);
 		nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, bt->family);
-		for (size_t j = 0; j < c->rules[i].n; j++)
-			if (nft_stmt_exprs(r, &c->rules[i].s[j], bt->family) < 0)
+		for (size_t j = 0; j < c->rules[i].n; j++) {
+			if (c->rules[i].s[j].kind == ST_NUMGEN_VMAP) {
+				set_id = ANON_SET_ID_BASE + ++bt->anon_id;
+				put_anon_vmap(bt, &c->rules[i].s[j], set_id);
+			}
+			if (nft_stmt_exprs(r, &c->rules[i].s[j], bt->family, set_id) < 0)
 				bt->err = -ENOMEM;
+		}
 		nlh = msg_start(bt, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, 8192,
 				OP_NEWRULE, c->name);
 		if (nlh) {

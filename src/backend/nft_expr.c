@@ -158,9 +158,11 @@ static void prefix_mask(uint8_t *mask, uint32_t len, uint32_t plen)
 
 /* One translator per statement kind (the table below): each appends its
  * expressions to @r and returns 0 or -ENOMEM. */
-typedef int (*stmt_fn)(struct nftnl_rule *r, const struct stmt *s, int family);
+typedef int (*stmt_fn)(struct nftnl_rule *r, const struct stmt *s, int family,
+		       uint32_t set_id);
 
-static int x_ct_state_new(struct nftnl_rule *r, const struct stmt *s, int family)
+static int x_ct_state_new(struct nftnl_rule *r, const struct stmt *s, int family,
+		uint32_t set_id)
 {
 	struct nftnl_expr *e = expr("ct");
 	uint32_t mask = CT_STATE_NEW_BIT, zero = 0;
@@ -173,7 +175,8 @@ static int x_ct_state_new(struct nftnl_rule *r, const struct stmt *s, int family
 	return e_bitwise(r, &mask, &zero, 4) | e_cmp(r, NFT_CMP_NEQ, &zero, 4);
 }
 
-static int x_daddr_vmap(struct nftnl_rule *r, const struct stmt *s, int family)
+static int x_daddr_vmap(struct nftnl_rule *r, const struct stmt *s, int family,
+		uint32_t set_id)
 {
 	uint32_t alen = nft_addr_len(family);
 	/* concatenation: each part starts on a 32-bit register */
@@ -185,7 +188,8 @@ static int x_daddr_vmap(struct nftnl_rule *r, const struct stmt *s, int family)
 	       e_lookup(r, s->name, true);
 }
 
-static int x_port_vmap(struct nftnl_rule *r, const struct stmt *s, int family)
+static int x_port_vmap(struct nftnl_rule *r, const struct stmt *s, int family,
+		uint32_t set_id)
 {
 	return e_meta_load(r, NFT_META_L4PROTO, NFT_REG_1) |
 	       e_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG32_01) |
@@ -207,17 +211,20 @@ static int fib_local(struct nftnl_rule *r, uint32_t flags)
 	return e_cmp(r, NFT_CMP_EQ, &local, 4);
 }
 
-static int x_fib_daddr_local(struct nftnl_rule *r, const struct stmt *s, int family)
+static int x_fib_daddr_local(struct nftnl_rule *r, const struct stmt *s, int family,
+		uint32_t set_id)
 {
 	return fib_local(r, NFTA_FIB_F_DADDR);
 }
 
-static int x_fib_saddr_local(struct nftnl_rule *r, const struct stmt *s, int family)
+static int x_fib_saddr_local(struct nftnl_rule *r, const struct stmt *s, int family,
+		uint32_t set_id)
 {
 	return fib_local(r, NFTA_FIB_F_SADDR);
 }
 
-static int x_addr_in_set(struct nftnl_rule *r, const struct stmt *s, int family)
+static int x_addr_in_set(struct nftnl_rule *r, const struct stmt *s, int family,
+		uint32_t set_id)
 {
 	uint32_t off = s->kind == ST_SADDR_IN_SET ? saddr_off(family) : daddr_off(family);
 
@@ -225,7 +232,8 @@ static int x_addr_in_set(struct nftnl_rule *r, const struct stmt *s, int family)
 	       e_lookup(r, s->name, false);
 }
 
-static int x_set_update_saddr(struct nftnl_rule *r, const struct stmt *s, int family)
+static int x_set_update_saddr(struct nftnl_rule *r, const struct stmt *s, int family,
+		uint32_t set_id)
 {
 	struct nftnl_expr *e;
 
@@ -242,7 +250,8 @@ static int x_set_update_saddr(struct nftnl_rule *r, const struct stmt *s, int fa
 	return 0;
 }
 
-static int x_daddr_not_loopback(struct nftnl_rule *r, const struct stmt *s, int family)
+static int x_daddr_not_loopback(struct nftnl_rule *r, const struct stmt *s, int family,
+		uint32_t set_id)
 {
 	if (family == AF_INET6) {
 		struct in6_addr lo = IN6ADDR_LOOPBACK_INIT;
@@ -257,7 +266,8 @@ static int x_daddr_not_loopback(struct nftnl_rule *r, const struct stmt *s, int 
 	}
 }
 
-static int x_addr_eq(struct nftnl_rule *r, const struct stmt *s, int family)
+static int x_addr_eq(struct nftnl_rule *r, const struct stmt *s, int family,
+		uint32_t set_id)
 {
 	uint32_t alen = nft_addr_len(family);
 	uint32_t off = s->kind == ST_DADDR_EQ ? daddr_off(family) : saddr_off(family);
@@ -267,7 +277,8 @@ static int x_addr_eq(struct nftnl_rule *r, const struct stmt *s, int family)
 }
 
 /* ip saddr|daddr [!=] PREFIX: load, mask, compare */
-static int x_prefix(struct nftnl_rule *r, const struct stmt *s, int family)
+static int x_prefix(struct nftnl_rule *r, const struct stmt *s, int family,
+		uint32_t set_id)
 {
 	uint32_t alen = nft_addr_len(family);
 	uint8_t mask[16], zero[16] = { 0 }, net[16];
@@ -281,7 +292,8 @@ static int x_prefix(struct nftnl_rule *r, const struct stmt *s, int family)
 	       e_cmp(r, s->kind == ST_SADDR_NOT_PREFIX ? NFT_CMP_NEQ : NFT_CMP_EQ, net, alen);
 }
 
-static int x_mark_unset(struct nftnl_rule *r, const struct stmt *s, int family)
+static int x_mark_unset(struct nftnl_rule *r, const struct stmt *s, int family,
+		uint32_t set_id)
 {
 	uint32_t zero = 0;
 
@@ -290,7 +302,8 @@ static int x_mark_unset(struct nftnl_rule *r, const struct stmt *s, int family)
 }
 
 /* meta mark set meta mark | bit (or ^ bit) */
-static int x_mark_set(struct nftnl_rule *r, const struct stmt *s, int family)
+static int x_mark_set(struct nftnl_rule *r, const struct stmt *s, int family,
+		uint32_t set_id)
 {
 	uint32_t mask = s->kind == ST_MARK_OR ? ~s->a : 0xffffffff;
 
@@ -298,7 +311,8 @@ static int x_mark_set(struct nftnl_rule *r, const struct stmt *s, int family)
 	       e_meta_set(r, NFT_META_MARK, NFT_REG_1);
 }
 
-static int x_numgen_eq(struct nftnl_rule *r, const struct stmt *s, int family)
+static int x_numgen_eq(struct nftnl_rule *r, const struct stmt *s, int family,
+		uint32_t set_id)
 {
 	struct nftnl_expr *e = expr("numgen");
 
@@ -312,14 +326,41 @@ static int x_numgen_eq(struct nftnl_rule *r, const struct stmt *s, int family)
 	return e_cmp(r, NFT_CMP_EQ, &s->b, 4);
 }
 
-static int x_l4proto_eq(struct nftnl_rule *r, const struct stmt *s, int family)
+/* numgen inc mod N vmap { i : goto ep-i }: the anonymous map was sent
+ * just before this rule, in the same batch, with @set_id. */
+static int x_numgen_vmap(struct nftnl_rule *r, const struct stmt *s, int family,
+		uint32_t set_id)
+{
+	struct nftnl_expr *e = expr("numgen");
+
+	if (!e)
+		return -ENOMEM;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_NG_DREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_NG_MODULUS, s->a);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_NG_TYPE, NFT_NG_INCREMENTAL);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_NG_OFFSET, 0);
+	add_expr(r, e);
+	e = expr("lookup");
+	if (!e)
+		return -ENOMEM;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_DREG, NFT_REG_VERDICT);
+	nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, NFT_ANON_MAP_NAME);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SET_ID, set_id);
+	add_expr(r, e);
+	return 0;
+}
+
+static int x_l4proto_eq(struct nftnl_rule *r, const struct stmt *s, int family,
+		uint32_t set_id)
 {
 	uint8_t p = s->a;
 
 	return e_meta_load(r, NFT_META_L4PROTO, NFT_REG_1) | e_cmp(r, NFT_CMP_EQ, &p, 1);
 }
 
-static int x_dnat(struct nftnl_rule *r, const struct stmt *s, int family)
+static int x_dnat(struct nftnl_rule *r, const struct stmt *s, int family,
+		uint32_t set_id)
 {
 	struct nftnl_expr *e;
 	uint16_t port = htons(s->a);
@@ -339,7 +380,8 @@ static int x_dnat(struct nftnl_rule *r, const struct stmt *s, int family)
 	return 0;
 }
 
-static int x_masquerade(struct nftnl_rule *r, const struct stmt *s, int family)
+static int x_masquerade(struct nftnl_rule *r, const struct stmt *s, int family,
+		uint32_t set_id)
 {
 	struct nftnl_expr *e = expr("masq");
 
@@ -350,7 +392,8 @@ static int x_masquerade(struct nftnl_rule *r, const struct stmt *s, int family)
 	return 0;
 }
 
-static int x_reject(struct nftnl_rule *r, const struct stmt *s, int family)
+static int x_reject(struct nftnl_rule *r, const struct stmt *s, int family,
+		uint32_t set_id)
 {
 	struct nftnl_expr *e = expr("reject");
 
@@ -363,7 +406,8 @@ static int x_reject(struct nftnl_rule *r, const struct stmt *s, int family)
 	return 0;
 }
 
-static int x_verdict(struct nftnl_rule *r, const struct stmt *s, int family)
+static int x_verdict(struct nftnl_rule *r, const struct stmt *s, int family,
+		uint32_t set_id)
 {
 	switch (s->kind) {
 	case ST_JUMP: return e_verdict(r, NFT_JUMP, s->name);
@@ -392,6 +436,7 @@ static const stmt_fn translators[] = {
 	[ST_MARK_OR] = x_mark_set,
 	[ST_MARK_XOR] = x_mark_set,
 	[ST_NUMGEN_EQ] = x_numgen_eq,
+	[ST_NUMGEN_VMAP] = x_numgen_vmap,
 	[ST_L4PROTO_EQ] = x_l4proto_eq,
 	[ST_DNAT] = x_dnat,
 	[ST_MASQUERADE] = x_masquerade,
@@ -402,10 +447,10 @@ static const stmt_fn translators[] = {
 	[ST_DROP] = x_verdict,
 };
 
-int nft_stmt_exprs(struct nftnl_rule *r, const struct stmt *s, int family)
+int nft_stmt_exprs(struct nftnl_rule *r, const struct stmt *s, int family, uint32_t set_id)
 {
 	if ((size_t)s->kind >= sizeof(translators) / sizeof(translators[0]) ||
 	    !translators[s->kind])
 		return -EINVAL;
-	return translators[s->kind](r, s, family) ? -ENOMEM : 0;
+	return translators[s->kind](r, s, family, set_id) ? -ENOMEM : 0;
 }

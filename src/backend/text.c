@@ -77,6 +77,12 @@ static void print_stmt(const struct stmt *s, int family, FILE *out)
 	case ST_NUMGEN_EQ:
 		fprintf(out, "numgen inc mod %u %u", s->a, s->b);
 		break;
+	case ST_NUMGEN_VMAP:
+		fprintf(out, "numgen inc mod %u vmap { ", s->a);
+		for (uint32_t i = 0; i < s->a; i++)
+			fprintf(out, "%s%u : goto %s", i ? ", " : "", i, s->names[i]);
+		fputs(" }", out);
+		break;
 	case ST_L4PROTO_EQ:
 		fprintf(out, "meta l4proto %s", proto_name(s->a));
 		break;

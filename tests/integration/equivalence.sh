@@ -44,6 +44,9 @@ s["spec"]["loadBalancerSourceRanges"] = ["198.18.1.0/24", " 198.18.5.5/32", "200
 s["status"] = {"loadBalancer": {"ingress": [{"ip": "198.18.3.59"}]}}
 print(json.dumps(s))'
 	knp_slice default fw-1 fw 8080 198.18.2.13 --port-name http
+	# a large Service: one verdict map instead of a rule per endpoint
+	knp_service default big 198.19.0.90 80 --port-name http --nodeport 30090 --session-affinity
+	knp_slice default big-1 big 8080 $(seq -f '198.18.4.%g' 1 40) --port-name http
 } | "$KNP_PYTHON" -c 'import sys, json; print(json.dumps({"kind": "List", "items": [json.loads(l) for l in sys.stdin]}))' \
 	>"$KNP_TMP/own.json"
 # SCTP cannot be expressed by knp_service: patch the protocol in
@@ -56,6 +59,8 @@ knp_check "dump succeeds" test -s "$KNP_TMP/dump.nft"
 knp_check "the dump holds the fixtures' LoadBalancer ingress IPs" \
 	grep -q '104.155.170.94 . tcp . ' "$KNP_TMP/dump.nft"
 knp_check "the dump holds a LoadBalancer firewall" grep -q '198.18.3.59 . tcp . 80 : goto fw-default/fw/tcp/http' "$KNP_TMP/dump.nft"
+knp_check "a 40-endpoint Service balances through one numgen verdict map" \
+	grep -q 'numgen inc mod 40 vmap { 0 : goto ep-default/big/tcp/http/198.18.4.1/8080, 1 : goto' "$KNP_TMP/dump.nft"
 knp_check "the dump holds affinity sets" grep -q 'set aff-default/sticky/tcp/http/198.18.2.11/8080' "$KNP_TMP/dump.nft"
 knp_check "the dump holds an SCTP ServicePort" grep -q '198.19.0.54 . sctp . 9999' "$KNP_TMP/dump.nft"
 

@@ -57,7 +57,7 @@ ips=$("$KNP_PYTHON" -c 'print(" ".join("198.18.%d.%d" % (64 + i // 250, i % 250 
 knp_slice default big-1 big 8080 $ips --port-name http >"$KNP_TMP/big.json"
 knp_api /control/apply "$KNP_TMP/big.json" >/dev/null
 knp_apply_json "$(knp_service default big 198.19.0.30 80 --port-name http)"
-big_programmed() { knp_node nft list chain ip kube-nftproxy svc-default/big/tcp/http 2>/dev/null | grep -q 'numgen inc mod 5000 0'; }
+big_programmed() { knp_node nft list chain ip kube-nftproxy svc-default/big/tcp/http 2>/dev/null | grep -q 'numgen inc mod 5000 vmap'; }
 knp_check "a 5000-endpoint Service is programmed" knp_wait_for big_programmed
 knp_check "with it, the other Services still work" rr
 

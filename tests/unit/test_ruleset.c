@@ -266,6 +266,50 @@ static void test_terminating_endpoints_are_a_fallback_for_cluster_and_local_traf
 	store_free(st);
 }
 
+/* Below RR_VMAP_MIN endpoints: one numgen rule per endpoint; from it on:
+ * one rule with a verdict map over all of them, in endpoint order. */
+static void test_large_services_balance_through_one_verdict_map(void **state)
+{
+	for (int n = RR_VMAP_MIN - 1; n <= RR_VMAP_MIN; n++) {
+		struct store *st = store_new();
+		struct ruleset_config rc = default_rc();
+		struct ruleset rs = { 0 };
+		const struct chain *svc;
+		struct model m;
+		char *eps = NULL, *json;
+		size_t len = 0;
+		FILE *f = open_memstream(&eps, &len);
+
+		for (int i = 0; i < n; i++)
+			fprintf(f, "%s{\"addresses\":[\"198.18.4.%d\"]}", i ? "," : "", i + 1);
+		fclose(f);
+		assert_true(asprintf(&json,
+			"{\"metadata\":{\"namespace\":\"shop\",\"name\":\"web-1\","
+			"\"labels\":{\"kubernetes.io/service-name\":\"web\"}},\"addressType\":\"IPv4\","
+			"\"ports\":[{\"name\":\"http\",\"port\":8080}],\"endpoints\":[%s]}", eps) > 0);
+		put_json(st, K8S_SERVICE, WEB_SVC);
+		put_json(st, K8S_ENDPOINT_SLICE, json);
+		assert_int_equal(model_build(&m, st, &mc), 0);
+		assert_int_equal(ruleset_build(&rs, &m, &rc), 0);
+		svc = ruleset_chain(&rs, "svc-shop/web/tcp/http");
+		if (n < RR_VMAP_MIN) {
+			assert_int_equal(svc->n_rules, n);
+			assert_int_equal(svc->rules[0].s[0].kind, ST_NUMGEN_EQ);
+		} else {
+			assert_int_equal(svc->n_rules, 1);
+			assert_int_equal(svc->rules[0].s[0].kind, ST_NUMGEN_VMAP);
+			assert_int_equal(svc->rules[0].s[0].a, n);
+			assert_string_equal(svc->rules[0].s[0].names[0],
+					    "ep-shop/web/tcp/http/198.18.4.1/8080");
+		}
+		ruleset_free(&rs);
+		model_free(&m);
+		store_free(st);
+		free(json);
+		free(eps);
+	}
+}
+
 static void test_service_without_endpoints_is_rejected_not_dnatted(void **state)
 {
 	struct store *st = store_new();
@@ -348,6 +392,7 @@ int main(void)
 		cmocka_unit_test(test_golden_affinity_and_local_traffic_policies),
 		cmocka_unit_test(test_round_robin_chain_visits_endpoints_in_order),
 		cmocka_unit_test(test_terminating_endpoints_are_a_fallback_for_cluster_and_local_traffic),
+		cmocka_unit_test(test_large_services_balance_through_one_verdict_map),
 		cmocka_unit_test(test_service_without_endpoints_is_rejected_not_dnatted),
 		cmocka_unit_test(test_two_services_claiming_one_nodeport_keep_one_element),
 		cmocka_unit_test(test_unchanged_chains_compare_equal_and_changed_ones_do_not),
