@@ -147,6 +147,38 @@ static void batch_end(struct batch *bt)
 
 /* ---- objects ---- */
 
+/* A set object for @name in our table (for a set, map or element message),
+ * or NULL after setting bt->err. */
+static struct nftnl_set *set_of(struct batch *bt, const char *name)
+{
+	struct nftnl_set *s = nftnl_set_alloc();
+
+	if (!s) {
+		bt->err = -ENOMEM;
+		return NULL;
+	}
+	nftnl_set_set_str(s, NFTNL_SET_TABLE, bt->table);
+	nftnl_set_set_str(s, NFTNL_SET_NAME, name);
+	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, bt->family);
+	return s;
+}
+
+/* A rule object for chain @chain of our table, or NULL after setting
+ * bt->err. */
+static struct nftnl_rule *rule_of(struct batch *bt, const char *chain)
+{
+	struct nftnl_rule *r = nftnl_rule_alloc();
+
+	if (!r) {
+		bt->err = -ENOMEM;
+		return NULL;
+	}
+	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, bt->table);
+	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain);
+	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, bt->family);
+	return r;
+}
+
 static void put_table(struct batch *bt, uint16_t type, enum msg_op op)
 {
 	struct nftnl_table *t = nftnl_table_alloc();
@@ -209,16 +241,11 @@ static void put_chain(struct batch *bt, const struct chain *c, uint16_t type, en
 /* Delete every rule of @c (flush). */
 static void put_flush(struct batch *bt, const struct chain *c)
 {
-	struct nftnl_rule *r = nftnl_rule_alloc();
+	struct nftnl_rule *r = rule_of(bt, c->name);
 	struct nlmsghdr *nlh;
 
-	if (!r) {
-		bt->err = -ENOMEM;
+	if (!r)
 		return;
-	}
-	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, bt->table);
-	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, c->name);
-	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, bt->family);
 	nlh = msg_start(bt, NFT_MSG_DELRULE, 0, 4096, OP_FLUSHCHAIN, c->name);
 	if (nlh) {
 		nftnl_rule_nlmsg_build_payload(nlh, r);
@@ -233,16 +260,13 @@ static void put_flush(struct batch *bt, const struct chain *c)
 static void put_anon_vmap(struct batch *bt, const struct stmt *st, uint32_t id)
 {
 	struct nftnl_udata_buf *ud = nftnl_udata_buf_alloc(64);
-	struct nftnl_set *s = nftnl_set_alloc();
+	struct nftnl_set *s = set_of(bt, NFT_ANON_MAP_NAME);
 	struct nlmsghdr *nlh;
 
 	if (!s || !ud) {
 		bt->err = -ENOMEM;
 		goto out;
 	}
-	nftnl_set_set_str(s, NFTNL_SET_TABLE, bt->table);
-	nftnl_set_set_str(s, NFTNL_SET_NAME, NFT_ANON_MAP_NAME);
-	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, bt->family);
 	nftnl_set_set_u32(s, NFTNL_SET_ID, id);
 	nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_ANONYMOUS | NFT_SET_CONSTANT | NFT_SET_MAP);
 	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, TYPE_INTEGER);
@@ -258,16 +282,11 @@ static void put_anon_vmap(struct batch *bt, const struct stmt *st, uint32_t id)
 		msg_end(bt, nlh);
 	}
 	for (uint32_t i = 0; i < st->a && !bt->err; i += ELEMS_PER_MSG) {
-		struct nftnl_set *es = nftnl_set_alloc();
+		struct nftnl_set *es = set_of(bt, NFT_ANON_MAP_NAME);
 
-		if (!es) {
-			bt->err = -ENOMEM;
+		if (!es)
 			break;
-		}
-		nftnl_set_set_str(es, NFTNL_SET_TABLE, bt->table);
-		nftnl_set_set_str(es, NFTNL_SET_NAME, NFT_ANON_MAP_NAME);
 		nftnl_set_set_u32(es, NFTNL_SET_ID, id);
-		nftnl_set_set_u32(es, NFTNL_SET_FAMILY, bt->family);
 		for (uint32_t k = i; k < st->a && k < i + ELEMS_PER_MSG; k++) {
 			struct nftnl_set_elem *e = nftnl_set_elem_alloc();
 
@@ -298,17 +317,12 @@ out:
 static void put_rules(struct batch *bt, const struct chain *c)
 {
 	for (size_t i = 0; i < c->n_rules && !bt->err; i++) {
-		struct nftnl_rule *r = nftnl_rule_alloc();
+		struct nftnl_rule *r = rule_of(bt, c->name);
 		struct nlmsghdr *nlh;
 		uint32_t set_id = 0;
 
-		if (!r) {
-			bt->err = -ENOMEM;
+		if (!r)
 			return;
-		}
-		nftnl_rule_set_str(r, NFTNL_RULE_TABLE, bt->table);
-		nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, c->name);
-		nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, bt->family);
 		for (size_t j = 0; j < c->rules[i].n; j++) {
 			if (c->rules[i].s[j].kind == ST_NUMGEN_VMAP) {
 				set_id = ANON_SET_ID_BASE + ++bt->anon_id;
@@ -361,18 +375,13 @@ static uint32_t map_key(const struct map *m, const struct map_elem *e, int famil
 
 static void put_set(struct batch *bt, const struct map *m, uint32_t id)
 {
-	struct nftnl_set *s = nftnl_set_alloc();
+	struct nftnl_set *s = set_of(bt, m->name);
 	struct nlmsghdr *nlh;
 	uint8_t key[24];
 	struct map_elem dummy = { 0 };
 
-	if (!s) {
-		bt->err = -ENOMEM;
+	if (!s)
 		return;
-	}
-	nftnl_set_set_str(s, NFTNL_SET_TABLE, bt->table);
-	nftnl_set_set_str(s, NFTNL_SET_NAME, m->name);
-	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, bt->family);
 	nftnl_set_set_u32(s, NFTNL_SET_ID, id);
 	nftnl_set_set_u32(s, NFTNL_SET_FLAGS, m->kind == MAP_ADDR ? 0 : NFT_SET_MAP);
 	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, map_key_type(m, bt->family));
@@ -389,16 +398,11 @@ static void put_set(struct batch *bt, const struct map *m, uint32_t id)
 
 static void put_addr_set(struct batch *bt, const struct addr_set *as, uint16_t type, uint32_t id)
 {
-	struct nftnl_set *s = nftnl_set_alloc();
+	struct nftnl_set *s = set_of(bt, as->name);
 	struct nlmsghdr *nlh;
 
-	if (!s) {
-		bt->err = -ENOMEM;
+	if (!s)
 		return;
-	}
-	nftnl_set_set_str(s, NFTNL_SET_TABLE, bt->table);
-	nftnl_set_set_str(s, NFTNL_SET_NAME, as->name);
-	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, bt->family);
 	if (type == NFT_MSG_NEWSET) {
 		nftnl_set_set_u32(s, NFTNL_SET_ID, id);
 		nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_TIMEOUT | NFT_SET_EVAL);
@@ -421,17 +425,12 @@ static void put_elems(struct batch *bt, const struct map *m, const struct map_el
 		      size_t n, bool add)
 {
 	for (size_t i = 0; i < n && !bt->err; i += ELEMS_PER_MSG) {
-		struct nftnl_set *s = nftnl_set_alloc();
+		struct nftnl_set *s = set_of(bt, m->name);
 		struct nlmsghdr *nlh;
 		size_t end = i + ELEMS_PER_MSG < n ? i + ELEMS_PER_MSG : n;
 
-		if (!s) {
-			bt->err = -ENOMEM;
+		if (!s)
 			return;
-		}
-		nftnl_set_set_str(s, NFTNL_SET_TABLE, bt->table);
-		nftnl_set_set_str(s, NFTNL_SET_NAME, m->name);
-		nftnl_set_set_u32(s, NFTNL_SET_FAMILY, bt->family);
 		for (size_t j = i; j < end; j++) {
 			struct nftnl_set_elem *e = nftnl_set_elem_alloc();
 			uint8_t key[24];
@@ -553,17 +552,12 @@ static void put_saved_elems(struct batch *bt, const struct addr_set *as, struct 
 	struct nftnl_set_elem *e = it ? nftnl_set_elems_iter_cur(it) : NULL;
 
 	while (e && !bt->err) {
-		struct nftnl_set *s = nftnl_set_alloc();
+		struct nftnl_set *s = set_of(bt, as->name);
 		struct nlmsghdr *nlh;
 		size_t n = 0;
 
-		if (!s) {
-			bt->err = -ENOMEM;
+		if (!s)
 			break;
-		}
-		nftnl_set_set_str(s, NFTNL_SET_TABLE, bt->table);
-		nftnl_set_set_str(s, NFTNL_SET_NAME, as->name);
-		nftnl_set_set_u32(s, NFTNL_SET_FAMILY, bt->family);
 		for (; e && n < ELEMS_PER_MSG; e = nftnl_set_elems_iter_next(it)) {
 			struct nftnl_set_elem *ne;
 			const void *key;
